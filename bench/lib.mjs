@@ -1,0 +1,482 @@
+/* global AbortSignal */
+// Helpers shared by the benchmark scenarios in bench/: child processes, throwaway databases,
+// autocannon runs and plain-text result tables. Every wait here is bounded, and every child process
+// started through this file is killed when the benchmark process exits, however it exits.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, realpathSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import autocannon from 'autocannon';
+import pg from 'pg';
+
+/** The repository root (bench/..), where `dist/src/main.js` lives after `npm run build`. */
+export const repositoryRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const serviceEntry = resolve(repositoryRoot, 'dist/src/main.js');
+
+const READY_TIMEOUT_MS_DEFAULT = 60_000;
+const READY_POLL_INTERVAL_MS = 50;
+const READY_REQUEST_TIMEOUT_MS = 2_000;
+const STOP_TIMEOUT_MS_DEFAULT = 20_000;
+const KILL_WAIT_MS = 5_000;
+const OUTPUT_KEPT_BYTES = 64 * 1024;
+const DATABASE_TIMEOUT_MS = 15_000;
+const AUTOCANNON_GRACE_SECONDS = 30;
+
+// ---------------------------------------------------------------------------------------------
+// Cleanup: children are killed synchronously on 'exit'; databases (async) are dropped on signals.
+
+/** @type {Set<import('node:child_process').ChildProcess>} */
+const liveChildren = new Set();
+/** @type {Set<() => Promise<void>>} */
+const asyncCleanups = new Set();
+let signalHandlersInstalled = false;
+
+function installCleanupHandlers() {
+  if (signalHandlersInstalled) return;
+  signalHandlersInstalled = true;
+  process.on('exit', () => {
+    for (const child of liveChildren) {
+      try {
+        child.kill('SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  });
+  let interrupted = false;
+  const onSignal = (signal) => {
+    if (interrupted) process.exit(130); // a second ^C: give up on the graceful path
+    interrupted = true;
+    process.stderr.write(`\nbench: ${signal}: cleaning up\n`);
+    for (const child of liveChildren) child.kill('SIGKILL');
+    const cleanups = [...asyncCleanups].map((cleanup) => cleanup().catch(() => undefined));
+    void withTimeout(Promise.all(cleanups), 10_000, 'cleanup').finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small utilities
+
+export const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
+
+/** Resolves or rejects with `promise`, or rejects after `ms` with a message naming `what`. */
+export function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1 (the service's PORT=0 is not discoverable). */
+export function freePort() {
+  return withTimeout(
+    new Promise((done, fail) => {
+      const server = createServer();
+      server.unref();
+      server.once('error', fail);
+      server.listen(0, '127.0.0.1', () => {
+        const { port } = server.address();
+        server.close(() => done(port));
+      });
+    }),
+    5_000,
+    'finding a free port',
+  );
+}
+
+export function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+/** Reads a positive integer from an option, else an environment variable, else the default. */
+export function positiveInteger(optionValue, environmentName, defaultValue) {
+  const raw = optionValue ?? process.env[environmentName];
+  if (raw === undefined || raw === '') return defaultValue;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new Error(`${environmentName} must be a positive integer, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+/** Load settings every HTTP scenario shares: BENCH_CONNECTIONS (100), BENCH_DURATION_SECONDS (10). */
+export function loadSettings(options = {}) {
+  return {
+    connections: positiveInteger(options.connections, 'BENCH_CONNECTIONS', 100),
+    durationSeconds: positiveInteger(options.durationSeconds, 'BENCH_DURATION_SECONDS', 10),
+    warmupSeconds: positiveInteger(options.warmupSeconds, 'BENCH_WARMUP_SECONDS', 2),
+  };
+}
+
+/** True when the module at `importMetaUrl` is the script node was asked to run. */
+export function isMainModule(importMetaUrl) {
+  if (!process.argv[1]) return false;
+  try {
+    return importMetaUrl === pathToFileURL(realpathSync(process.argv[1])).href;
+  } catch {
+    return false;
+  }
+}
+
+/** Progress goes to stderr so stdout carries only the results. */
+export function progress(message) {
+  process.stderr.write(`bench: ${message}\n`);
+}
+
+/** The peak resident set size of a live process, in bytes (Linux /proc only; undefined elsewhere). */
+export function peakRssBytes(pid) {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const match = /^VmHWM:\s+(\d+)\s+kB$/m.exec(status);
+    return match ? Number(match[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child processes
+
+/** A minimal environment: the parent's own creditgate settings (DATABASE_URL, ...) must not leak in. */
+function baseEnvironment() {
+  const kept = {};
+  for (const name of ['PATH', 'HOME', 'TMPDIR', 'LANG', 'TZ', 'SYSTEMROOT']) {
+    if (process.env[name] !== undefined) kept[name] = process.env[name];
+  }
+  return kept;
+}
+
+/**
+ * Spawns a child process, keeps the tail of its output, and registers it for cleanup.
+ * @returns {{ child, pid, spawnedAtMs, output: () => string, exited: Promise<{code, signal}> }}
+ */
+export function spawnChild(command, args, { env = {}, cwd = repositoryRoot } = {}) {
+  installCleanupHandlers();
+  const spawnedAtMs = performance.now();
+  const child = spawn(command, args, { cwd, env: { ...baseEnvironment(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  liveChildren.add(child);
+  let output = '';
+  const keep = (chunk) => {
+    output += chunk.toString('utf8');
+    if (output.length > OUTPUT_KEPT_BYTES) output = output.slice(-OUTPUT_KEPT_BYTES);
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  const exited = new Promise((done) => {
+    child.once('exit', (code, signal) => {
+      liveChildren.delete(child);
+      done({ code, signal });
+    });
+    child.once('error', (error) => {
+      liveChildren.delete(child);
+      keep(`spawn error: ${error.message}\n`);
+      done({ code: null, signal: null, error });
+    });
+  });
+  return { child, pid: child.pid, spawnedAtMs, output: () => output, exited };
+}
+
+function exitedYet(handle) {
+  return handle.child.exitCode !== null || handle.child.signalCode !== null;
+}
+
+/**
+ * Starts the built service (`node dist/src/main.js`) on a free port on 127.0.0.1 and waits until
+ * GET /health/ready answers 200. Returns a handle with `url`, `port`, `pid`, `timeToReadyMs`.
+ * `env` is added to a minimal environment (PATH, HOME, ...), so nothing from the caller's shell leaks in.
+ */
+export async function startService({ env = {}, readyTimeoutMs = READY_TIMEOUT_MS_DEFAULT, label = 'creditgate' } = {}) {
+  const port = await freePort();
+  const handle = spawnChild(process.execPath, [serviceEntry], {
+    env: { LOG_LEVEL: 'warn', HOST: '127.0.0.1', ...env, PORT: String(port) },
+  });
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitForReady(handle, `${url}/health/ready`, readyTimeoutMs, label);
+  } catch (error) {
+    await stopService(handle).catch(() => undefined);
+    throw error;
+  }
+  return Object.assign(handle, { url, port, label, timeToReadyMs: handle.readyAtMs - handle.spawnedAtMs });
+}
+
+/** Polls `readyUrl` until it answers 200, the child exits, or `timeoutMs` passes. */
+async function waitForReady(handle, readyUrl, timeoutMs, label) {
+  const deadline = handle.spawnedAtMs + timeoutMs;
+  for (;;) {
+    if (exitedYet(handle)) {
+      const { code, signal } = await handle.exited;
+      throw new Error(`${label} exited before it was ready (code ${code}, signal ${signal}); its output:\n${handle.output()}`);
+    }
+    try {
+      const response = await fetch(readyUrl, { signal: AbortSignal.timeout(READY_REQUEST_TIMEOUT_MS) });
+      await response.arrayBuffer();
+      if (response.status === 200) {
+        handle.readyAtMs = performance.now();
+        return;
+      }
+    } catch {
+      // not listening yet
+    }
+    if (performance.now() > deadline) {
+      throw new Error(`${label} was not ready within ${timeoutMs} ms; its output:\n${handle.output()}`);
+    }
+    await sleep(READY_POLL_INTERVAL_MS);
+  }
+}
+
+/**
+ * Starts a child and waits until it prints `marker` on stdout (for the bare Fastify baseline).
+ * Returns the same kind of handle as startService.
+ */
+export async function startMarkedChild(scriptPath, { env = {}, marker = 'ready', timeoutMs = 30_000, label = scriptPath } = {}) {
+  const port = await freePort();
+  const handle = spawnChild(process.execPath, [scriptPath], { env: { ...env, PORT: String(port) } });
+  try {
+    await withTimeout(
+      new Promise((done, fail) => {
+        let seen = '';
+        const onData = (chunk) => {
+          seen += chunk.toString('utf8');
+          if (seen.split(/\r?\n/).some((line) => line.trim() === marker)) {
+            handle.child.stdout.off('data', onData);
+            done();
+          }
+        };
+        handle.child.stdout.on('data', onData);
+        void handle.exited.then(({ code, signal }) =>
+          fail(new Error(`${label} exited before printing '${marker}' (code ${code}, signal ${signal}); its output:\n${handle.output()}`)),
+        );
+      }),
+      timeoutMs,
+      `${label} start`,
+    );
+  } catch (error) {
+    await stopService(handle).catch(() => undefined);
+    throw error;
+  }
+  handle.readyAtMs = performance.now();
+  return Object.assign(handle, { url: `http://127.0.0.1:${port}`, port, label, timeToReadyMs: handle.readyAtMs - handle.spawnedAtMs });
+}
+
+/**
+ * Sends SIGTERM and waits (bounded) for the child to exit; falls back to SIGKILL.
+ * Returns { code, signal, stopMs, forced } so a caller can check the service drained and exited 0.
+ */
+export async function stopService(handle, { timeoutMs = STOP_TIMEOUT_MS_DEFAULT } = {}) {
+  const startedMs = performance.now();
+  if (!exitedYet(handle)) handle.child.kill('SIGTERM');
+  let forced = false;
+  let status;
+  try {
+    status = await withTimeout(handle.exited, timeoutMs, `${handle.label ?? 'child'} stop`);
+  } catch {
+    forced = true;
+    handle.child.kill('SIGKILL');
+    status = await withTimeout(handle.exited, KILL_WAIT_MS, `${handle.label ?? 'child'} kill`);
+  }
+  return { ...status, stopMs: performance.now() - startedMs, forced };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Throwaway databases on the local PostgreSQL server
+
+/** The maintenance database used to create and drop bench databases (BENCH_ADMIN_DATABASE_URL). */
+export function adminDatabaseUrl() {
+  return process.env.BENCH_ADMIN_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
+}
+
+async function withAdminClient(work) {
+  const client = new pg.Client({
+    connectionString: adminDatabaseUrl(),
+    connectionTimeoutMillis: DATABASE_TIMEOUT_MS,
+    query_timeout: DATABASE_TIMEOUT_MS,
+  });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/**
+ * Creates `creditgate_bench_<random>` and returns { name, url, drop }. `drop()` is idempotent and is
+ * also run if the benchmark is interrupted.
+ */
+export async function createBenchDatabase() {
+  installCleanupHandlers();
+  const name = `creditgate_bench_${randomBytes(6).toString('hex')}`;
+  // The name is ours (fixed prefix, hex), so quoting it as an identifier is safe.
+  await withAdminClient((client) => client.query(`CREATE DATABASE "${name}"`));
+  const url = new URL(adminDatabaseUrl());
+  url.pathname = `/${name}`;
+  let dropped = false;
+  const drop = async () => {
+    if (dropped) return;
+    await withAdminClient((client) => client.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+    dropped = true;
+    asyncCleanups.delete(drop);
+  };
+  asyncCleanups.add(drop);
+  return { name, url: url.toString(), drop };
+}
+
+/** Lists databases on the local server whose names mark them as bench leftovers. */
+export async function listBenchDatabases() {
+  return withAdminClient(async (client) => {
+    const { rows } = await client.query("SELECT datname FROM pg_database WHERE datname LIKE 'creditgate\\_bench\\_%' ORDER BY 1");
+    return rows.map((row) => row.datname);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Load generation
+
+/**
+ * Runs autocannon against `url` and returns the figures the tables use:
+ * { requestsPerSec (mean of per-second samples), latencyP50Ms, latencyP99Ms, errors, timeouts, non2xx, totalRequests }.
+ * Bounded: stopped after duration + 30 s whatever happens.
+ */
+export async function runAutocannon({ url, connections = 100, durationSeconds = 10, ...rest }) {
+  const instance = autocannon({ url, connections, duration: durationSeconds, ...rest });
+  let result;
+  try {
+    result = await withTimeout(instance, (durationSeconds + AUTOCANNON_GRACE_SECONDS) * 1000, `autocannon against ${url}`);
+  } catch (error) {
+    instance.stop();
+    throw error;
+  }
+  return {
+    requestsPerSec: result.requests.mean,
+    latencyP50Ms: result.latency.p50,
+    latencyP99Ms: result.latency.p99,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    non2xx: result.non2xx,
+    totalRequests: result.requests.total,
+  };
+}
+
+/** A warm-up run (not reported), then the measured run. */
+export async function measure(url, { connections, durationSeconds, warmupSeconds }) {
+  if (warmupSeconds > 0) await runAutocannon({ url, connections, durationSeconds: warmupSeconds });
+  return runAutocannon({ url, connections, durationSeconds });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output
+
+export function formatNumber(value, fractionDigits = 0) {
+  if (value === undefined || value === null || Number.isNaN(value)) return '-';
+  return value.toLocaleString('en-US', { minimumFractionDigits: fractionDigits, maximumFractionDigits: fractionDigits });
+}
+
+export function formatMs(value) {
+  if (value === undefined || value === null || Number.isNaN(value)) return '-';
+  // autocannon measures whole milliseconds; a 0 there means under one.
+  return value < 1 ? '<1 ms' : `${formatNumber(value)} ms`;
+}
+
+export function formatBytes(value) {
+  if (value === undefined || value === null) return '-';
+  return `${formatNumber(value / (1024 * 1024), 0)} MiB`;
+}
+
+export function formatRatio(value) {
+  if (value === undefined || value === null || !Number.isFinite(value)) return '-';
+  return `${value.toFixed(2)}x`;
+}
+
+/** The conditions a figure is meaningless without. */
+export function formatConditions({ connections, durationSeconds, warmupSeconds, ...others } = {}) {
+  const cpus = os.cpus();
+  const models = [...new Set(cpus.map((cpu) => cpu.model.trim()))].join(' / ') || 'unknown';
+  const lines = [
+    `date:        ${new Date().toISOString()}`,
+    `node:        ${process.version} (${process.platform} ${process.arch})`,
+    `cpus:        ${cpus.length} x ${models}`,
+    `load avg:    ${os
+      .loadavg()
+      .map((load) => load.toFixed(2))
+      .join(' ')}`,
+    `connections: ${connections ?? '-'}`,
+    `duration:    ${durationSeconds === undefined ? '-' : `${durationSeconds} s measured`}${warmupSeconds ? ` after ${warmupSeconds} s warm-up` : ''}`,
+    ...Object.entries(others).map(([key, value]) => `${`${key}:`.padEnd(12)} ${value}`),
+  ];
+  return lines.join('\n');
+}
+
+/**
+ * A plain-text table with aligned columns. `columns` is [{ key, title, align: 'left' | 'right' }];
+ * cells are taken from each row by key and shown as strings ('-' when missing).
+ */
+export function formatTable(columns, rows) {
+  const cells = rows.map((row) =>
+    columns.map((column) => (row[column.key] === undefined || row[column.key] === null ? '-' : String(row[column.key]))),
+  );
+  const widths = columns.map((column, index) => Math.max(column.title.length, ...cells.map((line) => line[index].length)));
+  const pad = (text, index) => (columns[index].align === 'right' ? text.padStart(widths[index]) : text.padEnd(widths[index]));
+  const render = (line) => line.map(pad).join('  ').trimEnd();
+  return [render(columns.map((column) => column.title)), widths.map((width) => '-'.repeat(width)).join('  '), ...cells.map(render)].join(
+    '\n',
+  );
+}
+
+/** Conditions, then the table: every printed result carries the conditions it was measured under. */
+export function formatReport(title, conditions, columns, rows) {
+  return [`== ${title} ==`, formatConditions(conditions), '', formatTable(columns, rows)].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// The combined table bench/run.mjs prints. Scenarios return rows of raw figures:
+// { scenario, requestsPerSec?, latencyP50Ms?, latencyP99Ms?, peakRssBytes?, baseline?, ratio?, notes? }
+
+export const summaryColumns = [
+  { key: 'scenario', title: 'scenario', align: 'left' },
+  { key: 'throughput', title: 'throughput (req/s)', align: 'right' },
+  { key: 'p50', title: 'p50', align: 'right' },
+  { key: 'p99', title: 'p99', align: 'right' },
+  { key: 'peakMemory', title: 'peak RSS', align: 'right' },
+  { key: 'baseline', title: 'baseline', align: 'left' },
+  { key: 'ratio', title: 'ratio', align: 'left' },
+  { key: 'notes', title: 'notes', align: 'left' },
+];
+
+export function summaryRow(raw) {
+  return {
+    scenario: raw.scenario,
+    throughput: raw.requestsPerSec === undefined ? undefined : formatNumber(raw.requestsPerSec),
+    p50: raw.latencyP50Ms === undefined ? undefined : formatMs(raw.latencyP50Ms),
+    p99: raw.latencyP99Ms === undefined ? undefined : formatMs(raw.latencyP99Ms),
+    peakMemory: raw.peakRssBytes === undefined ? undefined : formatBytes(raw.peakRssBytes),
+    baseline: raw.baseline,
+    ratio: raw.ratio,
+    notes: raw.notes,
+  };
+}
+
+/** Notes that make a throughput figure suspect: any error, timeout or non-2xx answer. */
+export function loadProblems(figures) {
+  const problems = [];
+  if (figures.errors > 0) problems.push(`${figures.errors} errors`);
+  if (figures.timeouts > 0) problems.push(`${figures.timeouts} timeouts`);
+  if (figures.non2xx > 0) problems.push(`${figures.non2xx} non-2xx`);
+  return problems;
+}
+
+/** Notes about a service that did not drain and exit 0 on SIGTERM. */
+export function stopProblems(stopped) {
+  if (stopped.forced) return [`did not exit within the stop timeout; killed`];
+  if (stopped.code !== 0) return [`exit code ${stopped.code}${stopped.signal ? ` (${stopped.signal})` : ''} on SIGTERM`];
+  return [];
+}

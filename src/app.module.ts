@@ -1,0 +1,30 @@
+import { type DynamicModule, Module, type Type } from '@nestjs/common';
+import { Clock } from './common/clock/clock.js';
+import { CommonModule } from './common/common.module.js';
+import { AppConfig } from './config/app-config.js';
+import { AppConfigModule } from './config/config.module.js';
+import { DatabaseModule } from './database/database.module.js';
+import { HealthModule } from './health/health.module.js';
+
+export interface AppModuleOptions {
+  /** Test-only modules mounted beside the application's own; production passes none. */
+  readonly extraModules?: readonly (Type | DynamicModule)[];
+  /** Replaces the system clock (tests). */
+  readonly clock?: Clock;
+}
+
+@Module({})
+export class AppModule {
+  static forRoot(config: AppConfig, options: AppModuleOptions = {}): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        AppConfigModule.forRoot(config),
+        DatabaseModule.forRoot(),
+        CommonModule.forRoot({ clock: options.clock }),
+        HealthModule,
+        ...(options.extraModules ?? []),
+      ],
+    };
+  }
+}

@@ -1,0 +1,163 @@
+import { plainToInstance, Transform } from 'class-transformer';
+import {
+  IsBoolean,
+  IsEnum,
+  IsInt,
+  IsOptional,
+  IsString,
+  IsUrl,
+  Matches,
+  Max,
+  MaxLength,
+  Min,
+  validateSync,
+  type ValidationError,
+} from 'class-validator';
+
+export enum NodeEnvironment {
+  Development = 'development',
+  Production = 'production',
+  Test = 'test',
+}
+
+export enum LogLevel {
+  Fatal = 'fatal',
+  Error = 'error',
+  Warn = 'warn',
+  Info = 'info',
+  Debug = 'debug',
+  Trace = 'trace',
+  Silent = 'silent',
+}
+
+const toInteger = ({ value }: { value: unknown }): unknown =>
+  typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value.trim()) : value;
+
+const toBoolean = ({ value }: { value: unknown }): unknown => {
+  if (typeof value !== 'string') return value;
+  const normalised = value.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(normalised)) return true;
+  if (['false', '0', 'no', 'off'].includes(normalised)) return false;
+  return value;
+};
+
+const emptyToUndefined = ({ value }: { value: unknown }): unknown => (typeof value === 'string' && value.trim() === '' ? undefined : value);
+
+/**
+ * Every environment variable creditgate reads, with its rules and default. This class is the one
+ * configuration schema: the README's configuration table documents exactly these fields.
+ */
+export class Environment {
+  @IsEnum(NodeEnvironment)
+  NODE_ENV: NodeEnvironment = NodeEnvironment.Development;
+
+  @Transform(toInteger)
+  @IsInt()
+  @Min(0)
+  @Max(65535)
+  PORT = 3000;
+
+  @IsString()
+  @MaxLength(255)
+  HOST = '0.0.0.0';
+
+  /** The public base URL clients reach the service at; it becomes the OAuth issuer. */
+  @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
+  @Matches(/^[^?#]*[^/?#]$/, { message: 'PUBLIC_URL must not end with a slash, a query or a fragment' })
+  PUBLIC_URL = 'http://localhost:3000';
+
+  /** A PostgreSQL server to use. Without it the service runs on the embedded PGlite database. */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^postgres(ql)?:\/\/\S+$/, { message: 'DATABASE_URL must be a postgres:// or postgresql:// URL' })
+  DATABASE_URL?: string;
+
+  /** Where the embedded database keeps its files (`memory://` keeps nothing). */
+  @IsString()
+  @MaxLength(1024)
+  DATA_DIR = './data';
+
+  @Transform(toInteger)
+  @IsInt()
+  @Min(1)
+  @Max(200)
+  DATABASE_POOL_SIZE = 10;
+
+  /** Server-side limit for one SQL statement; 0 means no limit. */
+  @Transform(toInteger)
+  @IsInt()
+  @Min(0)
+  @Max(600_000)
+  DATABASE_STATEMENT_TIMEOUT_MS = 30_000;
+
+  @Transform(toBoolean)
+  @IsBoolean()
+  MIGRATIONS_RUN = true;
+
+  @IsEnum(LogLevel)
+  LOG_LEVEL: LogLevel = LogLevel.Info;
+
+  @Transform(toInteger)
+  @IsInt()
+  @Min(1024)
+  @Max(10 * 1024 * 1024)
+  BODY_LIMIT_BYTES = 262_144;
+
+  /** Comma-separated list of allowed browser origins; empty leaves CORS off. */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^https?:\/\/[^\s,]+(,\s*https?:\/\/[^\s,]+)*$/, {
+    message: 'CORS_ORIGINS must be a comma-separated list of http(s) origins',
+  })
+  CORS_ORIGINS?: string;
+
+  @Transform(toBoolean)
+  @IsBoolean()
+  TRUST_PROXY = false;
+
+  @Transform(toInteger)
+  @IsInt()
+  @Min(24)
+  @Max(24 * 30)
+  IDEMPOTENCY_KEY_TTL_HOURS = 24;
+
+  /** How long a key may stay "in progress" before another request may take it over (a crashed first attempt). */
+  @Transform(toInteger)
+  @IsInt()
+  @Min(1)
+  @Max(3600)
+  IDEMPOTENCY_LOCK_TIMEOUT_SECONDS = 60;
+
+  @Transform(toInteger)
+  @IsInt()
+  @Min(100)
+  @Max(120_000)
+  SHUTDOWN_TIMEOUT_MS = 10_000;
+}
+
+export class ConfigValidationError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    this.name = 'ConfigValidationError';
+  }
+}
+
+function describe(error: ValidationError): string[] {
+  const reasons = Object.values(error.constraints ?? {});
+  const shown =
+    typeof error.value === 'string' && /SECRET|PASSWORD|KEY|URL/.test(error.property) ? '(hidden)' : JSON.stringify(error.value);
+  return reasons.map((reason) => `${error.property}=${shown}: ${reason}`);
+}
+
+/** Validates raw environment variables; throws ConfigValidationError naming every bad variable. */
+export function validateEnvironment(raw: Record<string, unknown>): Environment {
+  const known = Object.keys(new Environment());
+  const picked: Record<string, unknown> = {};
+  for (const name of [...known, 'DATABASE_URL', 'CORS_ORIGINS']) {
+    if (raw[name] !== undefined) picked[name] = raw[name];
+  }
+  const environment = plainToInstance(Environment, picked, { exposeDefaultValues: true });
+  const errors = validateSync(environment, { whitelist: true, forbidUnknownValues: true });
+  if (errors.length > 0) throw new ConfigValidationError(errors.flatMap(describe));
+  return environment;
+}

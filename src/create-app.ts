@@ -1,0 +1,114 @@
+import 'reflect-metadata';
+import type { IncomingMessage } from 'node:http';
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { type FastifyReply, type FastifyRequest, LogController } from 'fastify';
+import type { DestinationStream, Logger as PinoLogger } from 'pino';
+import { AppModule, type AppModuleOptions } from './app.module.js';
+import { ProblemDetailsFilter } from './common/errors/problem-details.filter.js';
+import { createLogger, PinoNestLogger } from './common/logging/logger.js';
+import { REQUEST_ID_HEADER, requestIdFrom, runWithRequestContext } from './common/request-context/request-context.js';
+import { createValidationPipe } from './common/validation/validation.pipe.js';
+import { AppConfig } from './config/app-config.js';
+import { EmbeddedPostgres } from './database/embedded-postgres.js';
+import { MetricsService } from './health/metrics.service.js';
+
+export interface CreateAppOptions extends AppModuleOptions {
+  /** Where log lines go (stdout by default); tests capture them here. */
+  readonly logDestination?: DestinationStream;
+}
+
+export interface RunningDatabase {
+  readonly config: AppConfig;
+  /** Set when the embedded database was started for this process; stop it after the application. */
+  readonly embedded: EmbeddedPostgres | undefined;
+}
+
+/** Starts the embedded database when no DATABASE_URL is configured. */
+export async function resolveDatabase(config: AppConfig): Promise<RunningDatabase> {
+  if (config.database.url !== undefined) return { config, embedded: undefined };
+  const embedded = await EmbeddedPostgres.start(config.database.dataDir);
+  return { config: config.withDatabaseUrl(embedded.url), embedded };
+}
+
+const QUIET_ROUTES = new Set(['/health/live', '/health/ready', '/metrics']);
+
+/** One log line a request, when it completes, with its route pattern; probes of health and metrics at debug. */
+class RequestLogController extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    const route = request.routeOptions.url ?? 'unmatched';
+    const level = QUIET_ROUTES.has(route) ? 'debug' : 'info';
+    const durationMs = Math.round(reply.elapsedTime * 100) / 100;
+    request.log[level]({ req: request, res: reply, route, durationMs, ...(error ? { err: error } : {}) }, 'request completed');
+  }
+}
+
+/**
+ * Builds the whole application on Fastify, ready to listen. main.ts and the end-to-end tests both come
+ * through here, so what is tested is what runs.
+ */
+export async function createApp(
+  config: AppConfig,
+  options: CreateAppOptions = {},
+): Promise<{ app: NestFastifyApplication; logger: PinoLogger }> {
+  const logger = createLogger({ level: config.logLevel, destination: options.logDestination });
+  const adapter = new FastifyAdapter({
+    loggerInstance: logger,
+    bodyLimit: config.bodyLimitBytes,
+    trustProxy: config.trustProxy,
+    genReqId: (request: IncomingMessage) => requestIdFrom(request.headers[REQUEST_ID_HEADER]),
+    logController: new RequestLogController({ requestIdLogLabel: 'reqId' }),
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  const nestLogger = new PinoNestLogger(logger);
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, options), adapter, {
+    logger: nestLogger,
+    abortOnError: false,
+    bufferLogs: true,
+  });
+  app.useLogger(nestLogger);
+  app.useGlobalPipes(createValidationPipe());
+  app.useGlobalFilters(new ProblemDetailsFilter());
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        // Swagger UI (at /docs) styles itself inline and loads its logo as a data: URI.
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:'],
+        frameAncestors: ["'none'"],
+      },
+    },
+  });
+  if (config.corsOrigins.length > 0) await app.register(cors, { origin: [...config.corsOrigins], credentials: false, maxAge: 600 });
+
+  const fastify = app.getHttpAdapter().getInstance();
+  const metrics = app.get(MetricsService);
+  fastify.addHook('onRequest', (request, reply, done) => {
+    void reply.header(REQUEST_ID_HEADER, request.id);
+    runWithRequestContext({ requestId: request.id }, done);
+  });
+  fastify.addHook('onResponse', (request, reply, done) => {
+    metrics.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+    done();
+  });
+
+  const document = () =>
+    SwaggerModule.createDocument(
+      app,
+      new DocumentBuilder()
+        .setTitle('creditgate')
+        .setDescription('Credit-gated onboarding and payments for super-app mini-programs.')
+        .setVersion('1')
+        .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
+        .build(),
+    );
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'openapi.json', yamlDocumentUrl: 'openapi.yaml' });
+  return { app, logger };
+}

@@ -1,0 +1,68 @@
+import type { DynamicModule, Type } from '@nestjs/common';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import supertest from 'supertest';
+import { DataSource } from 'typeorm';
+import type { Clock } from '../../src/common/clock/clock.js';
+import { AppConfig } from '../../src/config/app-config.js';
+import { createApp, resolveDatabase } from '../../src/create-app.js';
+import { createTestDatabase } from './test-database.js';
+
+export interface TestApp {
+  readonly app: NestFastifyApplication;
+  readonly config: AppConfig;
+  /** The base URL the app listens on (127.0.0.1, a free port). */
+  readonly baseUrl: string;
+  /** supertest bound to the running app: `http().get('/health/live')`. */
+  http(): supertest.Agent;
+  readonly dataSource: DataSource;
+  /** Every log line the app wrote, raw JSON text. */
+  readonly logLines: string[];
+  close(): Promise<void>;
+}
+
+export interface StartTestAppOptions {
+  /** Environment variables on top of the test defaults. */
+  readonly env?: Record<string, string>;
+  readonly extraModules?: readonly (Type | DynamicModule)[];
+  readonly clock?: Clock;
+}
+
+/**
+ * The whole application, as main.ts builds it, on a fresh database (real PostgreSQL when
+ * TEST_DATABASE_URL or DATABASE_URL is set, embedded PGlite otherwise), listening on loopback.
+ */
+export async function startTestApp(options: StartTestAppOptions = {}): Promise<TestApp> {
+  const database = await createTestDatabase();
+  const config = AppConfig.fromEnvironment({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'info',
+    DATA_DIR: 'memory://',
+    ...(database.url === undefined ? {} : { DATABASE_URL: database.url }),
+    ...options.env,
+  });
+  const resolved = await resolveDatabase(config);
+  const logLines: string[] = [];
+  const { app } = await createApp(resolved.config, {
+    logDestination: { write: (line: string) => void logLines.push(line) },
+    extraModules: options.extraModules,
+    clock: options.clock,
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const address = app.getHttpServer().address();
+  if (typeof address !== 'object' || address === null) throw new Error('the test app is not listening');
+  const baseUrl = `http://127.0.0.1:${address.port}`;
+  const agent = supertest.agent(baseUrl);
+  return {
+    app,
+    config: resolved.config,
+    baseUrl,
+    http: () => agent,
+    dataSource: app.get(DataSource),
+    logLines,
+    close: async () => {
+      await app.close();
+      await resolved.embedded?.stop();
+      await database.drop();
+    },
+  };
+}
