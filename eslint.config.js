@@ -39,6 +39,11 @@ export default tseslint.config(
     },
   },
   {
+    files: ['**/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     files: ['src/database/migrate.ts', 'bench/**', 'scripts/**'],
     rules: { 'no-console': 'off' },
   },
