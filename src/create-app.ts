@@ -1,13 +1,13 @@
 import 'reflect-metadata';
 import type { IncomingMessage } from 'node:http';
 import cors from '@fastify/cors';
-import helmet from '@fastify/helmet';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import type { DestinationStream, Logger as PinoLogger } from 'pino';
 import { AppModule, type AppModuleOptions } from './app.module.js';
+import { HELMET_OPTIONS, securityHeaders } from './common/security-headers.js';
 import { ProblemDetailsFilter } from './common/errors/problem-details.filter.js';
 import { createLogger, PinoNestLogger } from './common/logging/logger.js';
 import { REQUEST_ID_HEADER, requestIdFrom, runWithRequestContext } from './common/request-context/request-context.js';
@@ -75,23 +75,13 @@ export async function createApp(
   app.useLogger(nestLogger);
   app.useGlobalPipes(createValidationPipe());
   app.useGlobalFilters(new ProblemDetailsFilter());
-  await app.register(helmet, {
-    contentSecurityPolicy: {
-      directives: {
-        defaultSrc: ["'self'"],
-        // Swagger UI (at /docs) styles itself inline and loads its logo as a data: URI.
-        styleSrc: ["'self'", "'unsafe-inline'"],
-        imgSrc: ["'self'", 'data:'],
-        frameAncestors: ["'none'"],
-      },
-    },
-  });
   if (config.corsOrigins.length > 0) await app.register(cors, { origin: [...config.corsOrigins], credentials: false, maxAge: 600 });
 
   const fastify = app.getHttpAdapter().getInstance();
   const metrics = app.get(MetricsService);
+  const headers = { ...securityHeaders(HELMET_OPTIONS) };
   fastify.addHook('onRequest', (request, reply, done) => {
-    void reply.header(REQUEST_ID_HEADER, request.id);
+    void reply.headers(headers).header(REQUEST_ID_HEADER, request.id);
     runWithRequestContext({ requestId: request.id }, done);
   });
   fastify.addHook('onResponse', (request, reply, done) => {

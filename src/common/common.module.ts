@@ -1,5 +1,4 @@
 import { type DynamicModule, Global, Module } from '@nestjs/common';
-import { APP_INTERCEPTOR } from '@nestjs/core';
 import { Clock, SystemClock } from './clock/clock.js';
 import { IdempotencyPurger } from './idempotency/idempotency-purger.js';
 import { IdempotencyInterceptor } from './idempotency/idempotency.interceptor.js';
@@ -20,9 +19,9 @@ export class CommonModule {
         { provide: Clock, useValue: options.clock ?? new SystemClock() },
         IdempotencyService,
         IdempotencyPurger,
-        { provide: APP_INTERCEPTOR, useClass: IdempotencyInterceptor },
+        IdempotencyInterceptor,
       ],
-      exports: [Clock, IdempotencyService],
+      exports: [Clock, IdempotencyService, IdempotencyInterceptor],
     };
   }
 }

@@ -1,11 +1,6 @@
-import { SetMetadata } from '@nestjs/common';
-
-export const IDEMPOTENT_METADATA = 'creditgate:idempotent';
-
-export interface IdempotentOptions {
-  /** Refuse the request with 400 when it has no Idempotency-Key (default true). */
-  readonly required?: boolean;
-}
+import { applyDecorators, SetMetadata, UseInterceptors } from '@nestjs/common';
+import { IdempotencyInterceptor } from './idempotency.interceptor.js';
+import { IDEMPOTENT_METADATA, type IdempotentOptions } from './idempotency.metadata.js';
 
 /**
  * Marks a route that creates or moves something: an `Idempotency-Key` header makes a retry safe.
@@ -13,4 +8,7 @@ export interface IdempotentOptions {
  * still running is 409. Keys are scoped to the calling client.
  */
 export const Idempotent = (options: IdempotentOptions = {}): MethodDecorator =>
-  SetMetadata(IDEMPOTENT_METADATA, { required: options.required ?? true } satisfies IdempotentOptions);
+  applyDecorators(
+    SetMetadata(IDEMPOTENT_METADATA, { required: options.required ?? true } satisfies IdempotentOptions),
+    UseInterceptors(IdempotencyInterceptor),
+  );

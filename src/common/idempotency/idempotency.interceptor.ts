@@ -7,7 +7,7 @@ import { CommonError, CommonErrorCode, ErrorKind } from '../errors/domain-error.
 import { PROBLEM_CONTENT_TYPE, problemFromException } from '../errors/problem-details.js';
 import { requestInstance } from '../errors/problem-details.filter.js';
 import '../principal.js';
-import { IDEMPOTENT_METADATA, type IdempotentOptions } from './idempotency.decorator.js';
+import { IDEMPOTENT_METADATA, type IdempotentOptions } from './idempotency.metadata.js';
 import { IdempotencyService } from './idempotency.service.js';
 
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
