@@ -1,7 +1,15 @@
 import { CreateIdempotencyKeys1763712000000 } from './1763712000000-create-idempotency-keys.js';
+import { CreateAuditEvents1763712100000 } from './1763712100000-create-audit-events.js';
+import { CreateUsers1763712200000 } from './1763712200000-create-users.js';
+import { CreateOauth1763712300000 } from './1763712300000-create-oauth.js';
 
 /**
  * Every migration, oldest first. A new migration file is added at the end of this list; a committed
  * migration is never edited.
  */
-export const MIGRATIONS = [CreateIdempotencyKeys1763712000000];
+export const MIGRATIONS = [
+  CreateIdempotencyKeys1763712000000,
+  CreateAuditEvents1763712100000,
+  CreateUsers1763712200000,
+  CreateOauth1763712300000,
+];

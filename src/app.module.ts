@@ -1,10 +1,13 @@
 import { type DynamicModule, Module, type Type } from '@nestjs/common';
+import { AuditModule } from './audit/audit.module.js';
 import { Clock } from './common/clock/clock.js';
 import { CommonModule } from './common/common.module.js';
 import { AppConfig } from './config/app-config.js';
 import { AppConfigModule } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { HealthModule } from './health/health.module.js';
+import { OAuthModule } from './oauth/oauth.module.js';
+import { UsersModule } from './users/users.module.js';
 
 export interface AppModuleOptions {
   /** Test-only modules mounted beside the application's own; production passes none. */
@@ -23,6 +26,9 @@ export class AppModule {
         DatabaseModule.forRoot(),
         CommonModule.forRoot({ clock: options.clock }),
         HealthModule,
+        AuditModule,
+        UsersModule,
+        OAuthModule,
         ...(options.extraModules ?? []),
       ],
     };

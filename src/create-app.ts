@@ -15,6 +15,7 @@ import { createValidationPipe } from './common/validation/validation.pipe.js';
 import { AppConfig } from './config/app-config.js';
 import { EmbeddedPostgres } from './database/embedded-postgres.js';
 import { MetricsService } from './health/metrics.service.js';
+import { AuthorizationServer } from './oauth/authorization-server.js';
 
 export interface CreateAppOptions extends AppModuleOptions {
   /** Where log lines go (stdout by default); tests capture them here. */
@@ -82,8 +83,11 @@ export async function createApp(
   const headers = { ...securityHeaders(HELMET_OPTIONS) };
   fastify.addHook('onRequest', (request, reply, done) => {
     void reply.headers(headers).header(REQUEST_ID_HEADER, request.id);
-    runWithRequestContext({ requestId: request.id }, done);
+    const userAgent = request.headers['user-agent'];
+    runWithRequestContext({ requestId: request.id, ip: request.ip, userAgent: userAgent?.slice(0, 256) }, done);
   });
+  // The authorization server answers its own paths (/oauth/*, /.well-known/*) right after this hook.
+  await app.get(AuthorizationServer).start(fastify);
   fastify.addHook('onResponse', (request, reply, done) => {
     metrics.observeRequest(request.method, request.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
     done();

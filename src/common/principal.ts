@@ -1,4 +1,11 @@
-/** Who is calling: set on the request by the authentication guard, read by everything after it. */
+import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
+import type { FastifyRequest } from 'fastify';
+
+/**
+ * Who is calling, as the access token says: set on the request by the access guard, read by
+ * everything after it. `userId` is set only for a token a user delegated (authorization code grant);
+ * a client-credentials token has `userId: null` and can never be taken for a user.
+ */
 export interface Principal {
   readonly clientId: string;
   readonly clientType: string;
@@ -12,3 +19,11 @@ declare module 'fastify' {
     principal?: Principal;
   }
 }
+
+/** `@Principal() principal: Principal` in a handler: the verified caller (routes that are not @Public()). */
+export const Principal = createParamDecorator((_data: unknown, context: ExecutionContext): Principal => {
+  const principal = context.switchToHttp().getRequest<FastifyRequest>().principal;
+  // The access guard runs before every handler that is not public; a missing principal is a wiring bug.
+  if (principal === undefined) throw new Error('@Principal() used on a route without an authenticated caller');
+  return principal;
+});

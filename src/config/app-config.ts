@@ -23,6 +23,16 @@ export class AppConfig {
   readonly trustProxy: boolean;
   readonly idempotency: { readonly ttlHours: number; readonly lockTimeoutSeconds: number };
   readonly shutdownTimeoutMs: number;
+  readonly oauth: {
+    readonly accessTokenTtlSeconds: number;
+    readonly refreshTokenTtlSeconds: number;
+    readonly authorizationCodeTtlSeconds: number;
+    readonly sessionTtlSeconds: number;
+    readonly grantTtlSeconds: number;
+    readonly platformClient: { readonly clientId: string; readonly clientSecret: string } | undefined;
+  };
+  readonly seedDemo: boolean;
+  readonly rateLimits: { readonly tokenPerMinute: number; readonly loginPerMinute: number; readonly signUpPerMinute: number };
 
   constructor(environment: Environment) {
     this.nodeEnvironment = environment.NODE_ENV;
@@ -49,6 +59,23 @@ export class AppConfig {
       lockTimeoutSeconds: environment.IDEMPOTENCY_LOCK_TIMEOUT_SECONDS,
     };
     this.shutdownTimeoutMs = environment.SHUTDOWN_TIMEOUT_MS;
+    this.oauth = {
+      accessTokenTtlSeconds: environment.ACCESS_TOKEN_TTL_SECONDS,
+      refreshTokenTtlSeconds: environment.REFRESH_TOKEN_TTL_SECONDS,
+      authorizationCodeTtlSeconds: environment.AUTHORIZATION_CODE_TTL_SECONDS,
+      sessionTtlSeconds: environment.SESSION_TTL_SECONDS,
+      grantTtlSeconds: environment.GRANT_TTL_SECONDS,
+      platformClient:
+        environment.PLATFORM_CLIENT_ID !== undefined && environment.PLATFORM_CLIENT_SECRET !== undefined
+          ? { clientId: environment.PLATFORM_CLIENT_ID, clientSecret: environment.PLATFORM_CLIENT_SECRET }
+          : undefined,
+    };
+    this.seedDemo = environment.SEED_DEMO ?? this.database.mode === 'embedded';
+    this.rateLimits = {
+      tokenPerMinute: environment.RATE_LIMIT_TOKEN_PER_MINUTE,
+      loginPerMinute: environment.RATE_LIMIT_LOGIN_PER_MINUTE,
+      signUpPerMinute: environment.RATE_LIMIT_SIGN_UP_PER_MINUTE,
+    };
   }
 
   static fromEnvironment(raw: Record<string, unknown> = process.env): AppConfig {

@@ -38,7 +38,32 @@ describe('validateEnvironment', () => {
       IDEMPOTENCY_KEY_TTL_HOURS: 24,
       IDEMPOTENCY_LOCK_TIMEOUT_SECONDS: 60,
       SHUTDOWN_TIMEOUT_MS: 10_000,
+      ACCESS_TOKEN_TTL_SECONDS: 600,
+      REFRESH_TOKEN_TTL_SECONDS: 30 * 86_400,
+      AUTHORIZATION_CODE_TTL_SECONDS: 60,
+      SESSION_TTL_SECONDS: 86_400,
+      GRANT_TTL_SECONDS: 365 * 86_400,
+      PLATFORM_CLIENT_ID: undefined,
+      PLATFORM_CLIENT_SECRET: undefined,
+      SEED_DEMO: undefined,
+      RATE_LIMIT_TOKEN_PER_MINUTE: 600,
+      RATE_LIMIT_LOGIN_PER_MINUTE: 10,
+      RATE_LIMIT_SIGN_UP_PER_MINUTE: 10,
     });
+  });
+
+  it('needs PLATFORM_CLIENT_ID and PLATFORM_CLIENT_SECRET together, and never echoes the secret', () => {
+    const error = configErrorFrom({ PLATFORM_CLIENT_SECRET: 'x'.repeat(40) });
+    expect(error.problems).toEqual(['PLATFORM_CLIENT_ID and PLATFORM_CLIENT_SECRET: give both or neither']);
+    const short = configErrorFrom({ PLATFORM_CLIENT_ID: 'platform_abcdefgh', PLATFORM_CLIENT_SECRET: 'short-secret' });
+    expect(short.message).toContain('PLATFORM_CLIENT_SECRET=(hidden)');
+    expect(short.message).not.toContain('short-secret');
+  });
+
+  it('turns the demo data on by default with the embedded database only', () => {
+    expect(AppConfig.fromEnvironment({}).seedDemo).toBe(true);
+    expect(AppConfig.fromEnvironment({ DATABASE_URL: 'postgres://db/x' }).seedDemo).toBe(false);
+    expect(AppConfig.fromEnvironment({ DATABASE_URL: 'postgres://db/x', SEED_DEMO: 'true' }).seedDemo).toBe(true);
   });
 
   it('ignores variables it does not know, like PATH', () => {

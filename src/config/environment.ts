@@ -133,6 +133,76 @@ export class Environment {
   @Min(100)
   @Max(120_000)
   SHUTDOWN_TIMEOUT_MS = 10_000;
+
+  @Transform(toInteger)
+  @IsInt()
+  @Min(60)
+  @Max(3600)
+  ACCESS_TOKEN_TTL_SECONDS = 600;
+
+  @Transform(toInteger)
+  @IsInt()
+  @Min(300)
+  @Max(365 * 86_400)
+  REFRESH_TOKEN_TTL_SECONDS = 30 * 86_400;
+
+  @Transform(toInteger)
+  @IsInt()
+  @Min(10)
+  @Max(600)
+  AUTHORIZATION_CODE_TTL_SECONDS = 60;
+
+  /** How long a user stays signed in at the authorization server (the browser session). */
+  @Transform(toInteger)
+  @IsInt()
+  @Min(300)
+  @Max(30 * 86_400)
+  SESSION_TTL_SECONDS = 86_400;
+
+  /** How long a remembered consent lasts. */
+  @Transform(toInteger)
+  @IsInt()
+  @Min(3600)
+  @Max(5 * 365 * 86_400)
+  GRANT_TTL_SECONDS = 365 * 86_400;
+
+  /** With PLATFORM_CLIENT_SECRET: a platform client (scopes `admin ledger:write`) made sure of at start-up. */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^[a-z][a-z0-9_]{2,30}_[A-Za-z0-9]{8,40}$/, {
+    message: 'PLATFORM_CLIENT_ID must look like platform_XXXXXXXX (a lower-case prefix, an underscore, 8 to 40 letters or digits)',
+  })
+  PLATFORM_CLIENT_ID?: string;
+
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @IsString()
+  @Matches(/^[\x21-\x7e]{32,256}$/, { message: 'PLATFORM_CLIENT_SECRET must be 32 to 256 visible ASCII characters' })
+  PLATFORM_CLIENT_SECRET?: string;
+
+  /** Create the demo merchant, clients and users on first start (default: on with the embedded database). */
+  @Transform(toBoolean)
+  @IsOptional()
+  @IsBoolean()
+  SEED_DEMO?: boolean;
+
+  @Transform(toInteger)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  RATE_LIMIT_TOKEN_PER_MINUTE = 600;
+
+  @Transform(toInteger)
+  @IsInt()
+  @Min(1)
+  @Max(10_000)
+  RATE_LIMIT_LOGIN_PER_MINUTE = 10;
+
+  @Transform(toInteger)
+  @IsInt()
+  @Min(1)
+  @Max(10_000)
+  RATE_LIMIT_SIGN_UP_PER_MINUTE = 10;
 }
 
 export class ConfigValidationError extends Error {
@@ -149,15 +219,22 @@ function describe(error: ValidationError): string[] {
   return reasons.map((reason) => `${error.property}=${shown}: ${reason}`);
 }
 
+/** Variables with no default (a class field without an initialiser is not an own key of a new Environment). */
+const OPTIONAL_VARIABLES = ['DATABASE_URL', 'CORS_ORIGINS', 'PLATFORM_CLIENT_ID', 'PLATFORM_CLIENT_SECRET', 'SEED_DEMO'];
+
 /** Validates raw environment variables; throws ConfigValidationError naming every bad variable. */
 export function validateEnvironment(raw: Record<string, unknown>): Environment {
   const known = Object.keys(new Environment());
   const picked: Record<string, unknown> = {};
-  for (const name of [...known, 'DATABASE_URL', 'CORS_ORIGINS']) {
+  for (const name of [...known, ...OPTIONAL_VARIABLES]) {
     if (raw[name] !== undefined) picked[name] = raw[name];
   }
   const environment = plainToInstance(Environment, picked, { exposeDefaultValues: true });
   const errors = validateSync(environment, { whitelist: true, forbidUnknownValues: true });
-  if (errors.length > 0) throw new ConfigValidationError(errors.flatMap(describe));
+  const problems = errors.flatMap(describe);
+  if ((environment.PLATFORM_CLIENT_ID === undefined) !== (environment.PLATFORM_CLIENT_SECRET === undefined)) {
+    problems.push('PLATFORM_CLIENT_ID and PLATFORM_CLIENT_SECRET: give both or neither');
+  }
+  if (problems.length > 0) throw new ConfigValidationError(problems);
   return environment;
 }

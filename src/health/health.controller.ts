@@ -2,6 +2,7 @@ import { Controller, Get, Header, HttpCode } from '@nestjs/common';
 import { ApiExcludeEndpoint, ApiOkResponse, ApiTags } from '@nestjs/swagger';
 import { DataSource } from 'typeorm';
 import { CommonError, CommonErrorCode, ErrorKind } from '../common/errors/domain-error.js';
+import { Public } from '../oauth/access.decorators.js';
 import { ShutdownState } from './shutdown-state.js';
 import { MetricsService } from './metrics.service.js';
 
@@ -9,6 +10,7 @@ const READINESS_TIMEOUT_MS = 2000;
 
 @ApiTags('health')
 @Controller()
+@Public()
 export class HealthController {
   constructor(
     private readonly dataSource: DataSource,

@@ -19,6 +19,7 @@ import { Idempotent } from '../../src/common/idempotency/idempotency.decorator.j
 import { CommonError, CommonErrorCode, ErrorKind } from '../../src/common/errors/domain-error.js';
 import { IsAmountMinor, IsCurrencyCode } from '../../src/common/money/money.validators.js';
 import '../../src/common/principal.js';
+import { Public } from '../../src/oauth/access.decorators.js';
 
 class ProbeAddress {
   @IsString()
@@ -78,6 +79,7 @@ class TestPrincipalGuard implements CanActivate {
  * (validation, problem details, idempotency, draining) the way module routes will.
  */
 @Controller('test/probe')
+@Public()
 @UseGuards(TestPrincipalGuard)
 class ProbeController {
   @Post('things')

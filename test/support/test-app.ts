@@ -5,6 +5,7 @@ import { DataSource } from 'typeorm';
 import type { Clock } from '../../src/common/clock/clock.js';
 import { AppConfig } from '../../src/config/app-config.js';
 import { createApp, resolveDatabase } from '../../src/create-app.js';
+import { freePort } from './service-process.js';
 import { createTestDatabase } from './test-database.js';
 
 export interface TestApp {
@@ -33,10 +34,18 @@ export interface StartTestAppOptions {
  */
 export async function startTestApp(options: StartTestAppOptions = {}): Promise<TestApp> {
   const database = await createTestDatabase();
+  // The issuer and DPoP's htu are absolute URLs: the app must know its own port before it starts.
+  const port = await freePort();
   const config = AppConfig.fromEnvironment({
     NODE_ENV: 'test',
     LOG_LEVEL: 'info',
     DATA_DIR: 'memory://',
+    PUBLIC_URL: `http://127.0.0.1:${port}`,
+    SEED_DEMO: 'false',
+    // Generous limits by default; a test of a limit sets its own.
+    RATE_LIMIT_TOKEN_PER_MINUTE: '100000',
+    RATE_LIMIT_LOGIN_PER_MINUTE: '1000',
+    RATE_LIMIT_SIGN_UP_PER_MINUTE: '1000',
     ...(database.url === undefined ? {} : { DATABASE_URL: database.url }),
     ...options.env,
   });
@@ -47,10 +56,8 @@ export async function startTestApp(options: StartTestAppOptions = {}): Promise<T
     extraModules: options.extraModules,
     clock: options.clock,
   });
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  const address = app.getHttpServer().address();
-  if (typeof address !== 'object' || address === null) throw new Error('the test app is not listening');
-  const baseUrl = `http://127.0.0.1:${address.port}`;
+  await app.listen({ port, host: '127.0.0.1' });
+  const baseUrl = `http://127.0.0.1:${port}`;
   const agent = supertest.agent(baseUrl);
   return {
     app,

@@ -32,6 +32,8 @@ export interface DomainErrorOptions {
   readonly errors?: readonly FieldError[];
   /** Seconds after which a retry may succeed (sent as `Retry-After`). */
   readonly retryAfterSeconds?: number;
+  /** Response headers the error calls for (`WWW-Authenticate` on 401 and 403). */
+  readonly headers?: Readonly<Record<string, string>>;
   readonly cause?: unknown;
 }
 
@@ -43,6 +45,7 @@ export class DomainError extends Error {
   readonly extensions: Record<string, unknown>;
   readonly errors: readonly FieldError[] | undefined;
   readonly retryAfterSeconds: number | undefined;
+  readonly headers: Readonly<Record<string, string>>;
 
   constructor(
     readonly kind: ErrorKind,
@@ -55,6 +58,7 @@ export class DomainError extends Error {
     this.extensions = options.extensions ?? {};
     this.errors = options.errors;
     this.retryAfterSeconds = options.retryAfterSeconds;
+    this.headers = options.headers ?? {};
   }
 }
 

@@ -16,6 +16,7 @@ export class ProblemDetailsFilter implements ExceptionFilter {
       this.logger.error({ err: problem.unexpected, method: request.method, route: request.routeOptions?.url }, 'request failed');
     }
     if (reply.sent) return;
+    for (const [name, value] of Object.entries(problem.headers ?? {})) void reply.header(name, value);
     if (problem.retryAfterSeconds !== undefined) void reply.header('retry-after', String(Math.ceil(problem.retryAfterSeconds)));
     void reply.status(problem.body.status).header('content-type', PROBLEM_CONTENT_TYPE).send(problem.body);
   }

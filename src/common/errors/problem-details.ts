@@ -18,6 +18,7 @@ export interface ProblemDetails {
 export interface Problem {
   readonly body: ProblemDetails;
   readonly retryAfterSeconds: number | undefined;
+  readonly headers?: Readonly<Record<string, string>>;
   /** The original error when it was not one we threw on purpose: logged, never shown. */
   readonly unexpected: unknown;
 }
@@ -135,7 +136,12 @@ export function problemFromException(exception: unknown, instance: string): Prob
       ...exception.extensions,
       ...(exception.errors ? { errors: [...exception.errors] } : {}),
     });
-    return { body, retryAfterSeconds: exception.retryAfterSeconds, unexpected: status >= 500 ? exception : undefined };
+    return {
+      body,
+      retryAfterSeconds: exception.retryAfterSeconds,
+      headers: exception.headers,
+      unexpected: status >= 500 ? exception : undefined,
+    };
   }
   // Fastify's own errors (body parsing, limits) arrive bare or, through Nest's adapter, as an HttpException's cause.
   const fastifyError =

@@ -4,6 +4,10 @@ import { v7 as uuidv7 } from 'uuid';
 /** What is known about the request being served, wherever in the call stack the code is. */
 export interface RequestContext {
   readonly requestId: string;
+  /** The client's address (honouring X-Forwarded-For only when TRUST_PROXY is on). */
+  readonly ip?: string;
+  /** The User-Agent header, cut to 256 characters. */
+  readonly userAgent?: string;
 }
 
 const storage = new AsyncLocalStorage<RequestContext>();
