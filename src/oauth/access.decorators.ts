@@ -42,6 +42,9 @@ export function describeRule(rule: AccessRule): string {
 /** Reachable without a token (health, sign-up, documents). */
 export const Public = (): MethodDecorator & ClassDecorator => access({ public: true, allOf: [], anyOf: [], caller: 'any' });
 
+/** Any valid access token, whoever it acts for and whatever its scopes. */
+export const AnyToken = (): MethodDecorator & ClassDecorator => access({ public: false, allOf: [], anyOf: [], caller: 'any' });
+
 /** The token must hold every listed scope. */
 export const Scopes = (...scopes: [Scope, ...Scope[]]): MethodDecorator & ClassDecorator =>
   access({ public: false, allOf: scopes, anyOf: [], caller: 'any' });

@@ -1,10 +1,10 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiProperty, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { MaxLength } from 'class-validator';
 import { Idempotent } from '../common/idempotency/idempotency.decorator.js';
 import { PageQuery } from '../common/pagination/cursor.js';
 import { Principal } from '../common/principal.js';
-import { ClientScopes, UserScopes } from './access.decorators.js';
+import { AnyToken, ClientScopes, UserScopes } from './access.decorators.js';
 import { ClientRegistry } from './client-registry.js';
 import { ClientResponse, CreateClientRequest, CreateMerchantRequest, GrantPage, MerchantResponse } from './dto/admin.dto.js';
 import { GrantsService } from './grants.service.js';
@@ -61,6 +61,40 @@ export class AdminController {
       dpopBound: client.dpopBound,
       createdAt: client.createdAt.toISOString(),
       clientSecret,
+    };
+  }
+}
+
+class PrincipalResponse {
+  @ApiProperty()
+  clientId!: string;
+  @ApiProperty({ enum: ['mini_program', 'merchant', 'compliance', 'platform'] })
+  clientType!: string;
+  @ApiProperty({ nullable: true, type: String })
+  merchantId!: string | null;
+  @ApiProperty({ nullable: true, type: String, description: 'Set only for a token a user delegated.' })
+  userId!: string | null;
+  @ApiProperty({ type: [String] })
+  scopes!: string[];
+}
+
+@ApiTags('oauth')
+@Controller('v1/principal')
+export class PrincipalController {
+  @Get()
+  @AnyToken()
+  @ApiOperation({
+    summary: 'Who this token acts as',
+    description: 'Any valid access token: the client, its type and merchant, the user (for delegated tokens) and the scopes.',
+  })
+  @ApiOkResponse({ type: PrincipalResponse })
+  show(@Principal() principal: Principal): PrincipalResponse {
+    return {
+      clientId: principal.clientId,
+      clientType: principal.clientType,
+      merchantId: principal.merchantId,
+      userId: principal.userId,
+      scopes: [...principal.scopes],
     };
   }
 }

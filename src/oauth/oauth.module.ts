@@ -11,7 +11,7 @@ import { ClientRegistry } from './client-registry.js';
 import { GrantsService } from './grants.service.js';
 import { InteractionController } from './interaction.controller.js';
 import { KeyStore } from './key-store.js';
-import { AdminController, GrantsController } from './oauth.controller.js';
+import { AdminController, GrantsController, PrincipalController } from './oauth.controller.js';
 import { RouteAccessCheck } from './route-access.check.js';
 
 /**
@@ -20,7 +20,7 @@ import { RouteAccessCheck } from './route-access.check.js';
  */
 @Module({
   imports: [PassportModule, DiscoveryModule, AuditModule, UsersModule],
-  controllers: [InteractionController, AdminController, GrantsController],
+  controllers: [InteractionController, AdminController, GrantsController, PrincipalController],
   providers: [
     KeyStore,
     AccessTokenVerifier,
