@@ -5,6 +5,7 @@ import { CommonModule } from './common/common.module.js';
 import { AppConfig } from './config/app-config.js';
 import { AppConfigModule } from './config/config.module.js';
 import { DatabaseModule } from './database/database.module.js';
+import { DemoModule } from './demo/demo.module.js';
 import { HealthModule } from './health/health.module.js';
 import { OAuthModule } from './oauth/oauth.module.js';
 import { UsersModule } from './users/users.module.js';
@@ -29,6 +30,7 @@ export class AppModule {
         AuditModule,
         UsersModule,
         OAuthModule,
+        DemoModule,
         ...(options.extraModules ?? []),
       ],
     };

@@ -1,8 +1,11 @@
 import 'reflect-metadata';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { AppConfig } from './config/app-config.js';
 import { ConfigValidationError } from './config/environment.js';
 import { createApp, resolveDatabase } from './create-app.js';
+import { DemoSeeder, demoBanner } from './demo/demo-seeder.js';
 
 /** Starts creditgate: validate configuration, reach the database, migrate, listen; drain on SIGTERM. */
 async function main(): Promise<void> {
@@ -19,6 +22,18 @@ async function main(): Promise<void> {
 
   const database = await resolveDatabase(config);
   const { app, logger } = await createApp(database.config);
+  if (config.seedDemo) {
+    const credentials = await app.get(DemoSeeder).seedIfEmpty();
+    if (credentials !== null) {
+      // Secrets go to the terminal once, never into the JSON log.
+      process.stdout.write(`${demoBanner(credentials, config.publicUrl)}\n`);
+      if (database.embedded && !config.database.dataDir.startsWith('memory://')) {
+        const file = join(config.database.dataDir, 'demo-credentials.json');
+        writeFileSync(file, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 });
+        logger.info({ file }, 'demo data created; its credentials are kept in this file');
+      }
+    }
+  }
   await app.listen({ port: config.port, host: config.host });
 
   const address = app.getHttpServer().address();

@@ -38,7 +38,7 @@ export class AppConfig {
     this.nodeEnvironment = environment.NODE_ENV;
     this.port = environment.PORT;
     this.host = environment.HOST;
-    this.publicUrl = environment.PUBLIC_URL;
+    this.publicUrl = environment.PUBLIC_URL ?? `http://localhost:${environment.PORT}`;
     this.database = {
       mode: environment.DATABASE_URL ? 'external' : 'embedded',
       url: environment.DATABASE_URL,

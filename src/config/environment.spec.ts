@@ -25,7 +25,7 @@ describe('validateEnvironment', () => {
       NODE_ENV: NodeEnvironment.Development,
       PORT: 3000,
       HOST: '0.0.0.0',
-      PUBLIC_URL: 'http://localhost:3000',
+      PUBLIC_URL: undefined,
       DATABASE_URL: undefined,
       DATA_DIR: './data',
       DATABASE_POOL_SIZE: 10,
@@ -58,6 +58,12 @@ describe('validateEnvironment', () => {
     const short = configErrorFrom({ PLATFORM_CLIENT_ID: 'platform_abcdefgh', PLATFORM_CLIENT_SECRET: 'short-secret' });
     expect(short.message).toContain('PLATFORM_CLIENT_SECRET=(hidden)');
     expect(short.message).not.toContain('short-secret');
+  });
+
+  it('takes the public URL from the port unless it is given', () => {
+    expect(AppConfig.fromEnvironment({}).publicUrl).toBe('http://localhost:3000');
+    expect(AppConfig.fromEnvironment({ PORT: '8080' }).publicUrl).toBe('http://localhost:8080');
+    expect(AppConfig.fromEnvironment({ PORT: '8080', PUBLIC_URL: 'https://api.example.com' }).publicUrl).toBe('https://api.example.com');
   });
 
   it('turns the demo data on by default with the embedded database only', () => {

@@ -61,10 +61,12 @@ export class Environment {
   @MaxLength(255)
   HOST = '0.0.0.0';
 
-  /** The public base URL clients reach the service at; it becomes the OAuth issuer. */
+  /** The public base URL clients reach the service at; it becomes the OAuth issuer. Default: http://localhost:PORT. */
+  @Transform(emptyToUndefined)
+  @IsOptional()
   @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true })
   @Matches(/^[^?#]*[^/?#]$/, { message: 'PUBLIC_URL must not end with a slash, a query or a fragment' })
-  PUBLIC_URL = 'http://localhost:3000';
+  PUBLIC_URL?: string;
 
   /** A PostgreSQL server to use. Without it the service runs on the embedded PGlite database. */
   @Transform(emptyToUndefined)
@@ -220,7 +222,7 @@ function describe(error: ValidationError): string[] {
 }
 
 /** Variables with no default (a class field without an initialiser is not an own key of a new Environment). */
-const OPTIONAL_VARIABLES = ['DATABASE_URL', 'CORS_ORIGINS', 'PLATFORM_CLIENT_ID', 'PLATFORM_CLIENT_SECRET', 'SEED_DEMO'];
+const OPTIONAL_VARIABLES = ['PUBLIC_URL', 'DATABASE_URL', 'CORS_ORIGINS', 'PLATFORM_CLIENT_ID', 'PLATFORM_CLIENT_SECRET', 'SEED_DEMO'];
 
 /** Validates raw environment variables; throws ConfigValidationError naming every bad variable. */
 export function validateEnvironment(raw: Record<string, unknown>): Environment {

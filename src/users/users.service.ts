@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { v7 as uuidv7 } from 'uuid';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import { Clock } from '../common/clock/clock.js';
 import { ErrorKind } from '../common/errors/domain-error.js';
 import { hashSecret, verifySecret } from '../common/secret-hashing.js';
@@ -62,10 +62,10 @@ export class UsersService {
    * the same to the caller (and take the same time: the password is hashed either way), so sign-up
    * cannot be used to learn who has an account. Returns the new user's id, or null.
    */
-  async signUp(input: NewUser): Promise<string | null> {
+  async signUp(input: NewUser, manager?: EntityManager): Promise<string | null> {
     const passwordHash = await hashSecret(input.password);
     const id = uuidv7();
-    return this.dataSource.transaction(async (manager) => {
+    const work = async (manager: EntityManager): Promise<string | null> => {
       const inserted: { id: string }[] = await manager.query(
         `INSERT INTO users (id, email, phone, password_hash, display_name, created_at)
          VALUES ($1, $2, $3, $4, $5, $6)
@@ -86,7 +86,8 @@ export class UsersService {
         manager,
       );
       return created;
-    });
+    };
+    return manager ? work(manager) : this.dataSource.transaction(work);
   }
 
   /** The user whose login and password match, or null; costs the same when the login is unknown. */

@@ -1,0 +1,11 @@
+import { Module } from '@nestjs/common';
+import { OAuthModule } from '../oauth/oauth.module.js';
+import { UsersModule } from '../users/users.module.js';
+import { DemoSeeder } from './demo-seeder.js';
+
+@Module({
+  imports: [OAuthModule, UsersModule],
+  providers: [DemoSeeder],
+  exports: [DemoSeeder],
+})
+export class DemoModule {}
