@@ -4,7 +4,8 @@
 //   node bench/run.mjs                 every scenario
 //   node bench/run.mjs --only health   one scenario
 // Settings: BENCH_CONNECTIONS (100), BENCH_DURATION_SECONDS (10), BENCH_WARMUP_SECONDS (2),
-// BENCH_STARTUP_RUNS (3), BENCH_ADMIN_DATABASE_URL (postgres://postgres@127.0.0.1:5432/postgres).
+// BENCH_STARTUP_RUNS (3), BENCH_OAUTH_CONNECTIONS (64; the oauth scenario's own, in place of BENCH_CONNECTIONS),
+// BENCH_ADMIN_DATABASE_URL (postgres://postgres@127.0.0.1:5432/postgres).
 import { existsSync } from 'node:fs';
 import { formatReport, loadSettings, progress, serviceEntry, summaryColumns, summaryRow } from './lib.mjs';
 
@@ -12,6 +13,7 @@ import { formatReport, loadSettings, progress, serviceEntry, summaryColumns, sum
 const scenarios = {
   startup: () => import('./startup.mjs'),
   health: () => import('./health.mjs'),
+  oauth: () => import('./oauth.mjs'),
 };
 
 function parseArguments(argv) {

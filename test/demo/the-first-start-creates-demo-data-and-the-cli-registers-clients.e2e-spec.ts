@@ -1,0 +1,158 @@
+import { describe, expect, it } from '@jest/globals';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { jsonLines, startServiceProcess } from '../support/service-process.js';
+import { createTestDatabase, testServerUrl } from '../support/test-database.js';
+
+const run = promisify(execFile);
+
+async function cli(env: Record<string, string>, ...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['dist/src/cli/main.js', ...args], {
+      env: { PATH: process.env.PATH ?? '', ...env },
+    });
+    return { stdout, stderr, code: 0 };
+  } catch (error) {
+    const failed = error as { stdout: string; stderr: string; code: number };
+    return { stdout: failed.stdout, stderr: failed.stderr, code: failed.code };
+  }
+}
+
+async function clientCredentials(baseUrl: string, clientId: string, clientSecret: string, scope: string): Promise<Response> {
+  return fetch(`${baseUrl}/oauth/token`, {
+    method: 'POST',
+    headers: {
+      authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams({ grant_type: 'client_credentials', scope }).toString(),
+  });
+}
+
+describe('demo data and the CLI', () => {
+  it('creates the demo merchant, clients and users on the first start only, printing the secrets outside the log', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'creditgate-demo-test-'));
+    try {
+      const first = await startServiceProcess({ DATA_DIR: dataDir });
+      await first.waitUntilReady();
+      const file = join(dataDir, 'demo-credentials.json');
+      const credentials = JSON.parse(readFileSync(file, 'utf8')) as {
+        merchant: { id: string };
+        miniProgram: { clientId: string };
+        merchantBackend: { clientId: string; clientSecret: string };
+        platform: { clientId: string; clientSecret: string };
+        users: { email: string }[];
+      };
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      expect(first.stdout()).toContain('creditgate demo data');
+      expect(first.stdout()).toContain(credentials.merchantBackend.clientSecret);
+      // The JSON log lines never carry a secret.
+      for (const line of first
+        .stdout()
+        .split('\n')
+        .filter((text) => text.startsWith('{')))
+        expect(line).not.toContain('cgs_');
+      expect(credentials.users.map((user) => user.email)).toEqual(
+        expect.arrayContaining(['score-649@test.invalid', 'score-650@test.invalid', 'score-na@test.invalid']),
+      );
+
+      const merchantToken = await clientCredentials(
+        first.baseUrl,
+        credentials.merchantBackend.clientId,
+        credentials.merchantBackend.clientSecret,
+        'payments:write',
+      );
+      expect(merchantToken.status).toBe(200);
+      const platformToken = await clientCredentials(
+        first.baseUrl,
+        credentials.platform.clientId,
+        credentials.platform.clientSecret,
+        'admin ledger:write',
+      );
+      expect(platformToken.status).toBe(200);
+      expect(await first.stop()).toBe(0);
+
+      const second = await startServiceProcess({ DATA_DIR: dataDir });
+      await second.waitUntilReady();
+      expect(await second.stop()).toBe(0);
+      expect(second.stdout()).not.toContain('creditgate demo data');
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses to open an embedded database another process is using', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'creditgate-lock-test-'));
+    try {
+      const service = await startServiceProcess({ DATA_DIR: dataDir, SEED_DEMO: 'false' });
+      await service.waitUntilReady();
+      const refused = await cli({ DATA_DIR: dataDir }, 'merchants:create', '--name', 'Second writer');
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/in use by process \d+/);
+      expect(await service.stop()).toBe(0);
+      const allowed = await cli({ DATA_DIR: dataDir }, 'merchants:create', '--name', 'After the service stopped');
+      expect(allowed.code).toBe(0);
+      expect(JSON.parse(allowed.stdout)).toMatchObject({ name: 'After the service stopped' });
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  const onServer = testServerUrl() === undefined ? describe.skip : describe;
+  onServer('on a PostgreSQL server', () => {
+    it('registers a merchant and its client from the command line, the secret shown once, and the client can get a token', async () => {
+      const database = await createTestDatabase();
+      const env = { DATABASE_URL: database.url ?? '' };
+      try {
+        const merchant = await cli(env, 'merchants:create', '--name', 'CLI Bikes');
+        expect(merchant.code).toBe(0);
+        const merchantId = (JSON.parse(merchant.stdout) as { id: string }).id;
+        const client = await cli(
+          env,
+          'clients:create',
+          '--type',
+          'merchant',
+          '--merchant',
+          merchantId,
+          '--name',
+          'CLI backend',
+          '--scopes',
+          'payments:write merchant:read',
+        );
+        expect(client.code).toBe(0);
+        const created = JSON.parse(client.stdout) as { clientId: string; clientSecret: string; scopes: string[] };
+        expect(created.scopes).toEqual(['payments:write', 'merchant:read']);
+        expect(created.clientSecret).toMatch(/^cgs_/);
+
+        const refused = await cli(
+          env,
+          'clients:create',
+          '--type',
+          'merchant',
+          '--merchant',
+          merchantId,
+          '--name',
+          'Greedy',
+          '--scopes',
+          'admin',
+        );
+        expect(refused.code).toBe(1);
+        expect(refused.stderr).toContain('CLIENT_INVALID');
+
+        const service = await startServiceProcess({ ...env, SEED_DEMO: 'false' });
+        await service.waitUntilReady();
+        const token = await clientCredentials(service.baseUrl, created.clientId, created.clientSecret, 'merchant:read');
+        expect(token.status).toBe(200);
+        const wrong = await clientCredentials(service.baseUrl, created.clientId, `${created.clientSecret}x`, 'merchant:read');
+        expect(wrong.status).toBe(401);
+        expect(await service.stop()).toBe(0);
+        expect(jsonLines(service.stdout()).some((line) => JSON.stringify(line).includes(created.clientSecret))).toBe(false);
+      } finally {
+        await database.drop();
+      }
+    });
+  });
+});
