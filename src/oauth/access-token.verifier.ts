@@ -12,6 +12,8 @@ import { isClientType } from './scopes.js';
 const DPOP_ALGORITHMS = ['ES256', 'ES384', 'EdDSA', 'PS256', 'RS256'];
 const DPOP_PROOF_MAX_AGE_SECONDS = 60;
 const DPOP_REPLAY_CACHE_LIMIT = 100_000;
+/** Verified tokens kept in memory, so a client calling again with the same token skips the signature check. */
+const VERIFIED_CACHE_LIMIT = 10_000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The audience of every access token creditgate issues: its API. */
@@ -38,6 +40,8 @@ export class AccessTokenVerifier {
   private knownKids = new Set<string>();
   private reloadKeys: (() => Promise<readonly JWK[]>) | undefined;
   private lastReloadMs = 0;
+  /** Token -> its verified claims, in least-recently-used order (a Map iterates in insertion order). */
+  private readonly verified = new Map<string, { payload: Record<string, unknown>; expiresAtMs: number }>();
   /** DPoP proof ids seen within their validity window, for replay detection (per instance). */
   private readonly seenProofs = new Map<string, number>();
 
@@ -47,6 +51,7 @@ export class AccessTokenVerifier {
   ) {}
 
   useKeys(verifying: readonly JWK[], reload?: () => Promise<readonly JWK[]>): void {
+    this.verified.clear();
     this.keySet = createLocalJWKSet({ keys: verifying.map((jwk) => ({ ...jwk })) });
     this.knownKids = new Set(verifying.map((jwk) => jwk.kid ?? ''));
     if (reload) this.reloadKeys = reload;
@@ -67,6 +72,28 @@ export class AccessTokenVerifier {
   }
 
   private async verifyJwt(token: string, scheme: 'Bearer' | 'DPoP'): Promise<Record<string, unknown>> {
+    if (this.keySet === undefined) throw new Error('the access token verifier has no keys yet');
+    const cached = this.verified.get(token);
+    if (cached !== undefined) {
+      this.verified.delete(token);
+      // Same token, same keys: the signature and claims checks would give the same answer; only time moves.
+      if (this.clock.nowMs() < cached.expiresAtMs) {
+        this.verified.set(token, cached);
+        return cached.payload;
+      }
+    }
+    const payload = await this.verifySignatureAndClaims(token, scheme);
+    if (typeof payload.exp === 'number') {
+      if (this.verified.size >= VERIFIED_CACHE_LIMIT) {
+        const oldest = this.verified.keys().next();
+        if (!oldest.done) this.verified.delete(oldest.value);
+      }
+      this.verified.set(token, { payload, expiresAtMs: payload.exp * 1000 });
+    }
+    return payload;
+  }
+
+  private async verifySignatureAndClaims(token: string, scheme: 'Bearer' | 'DPoP'): Promise<Record<string, unknown>> {
     if (this.keySet === undefined) throw new Error('the access token verifier has no keys yet');
     await this.reloadIfUnknownKid(token);
     try {
