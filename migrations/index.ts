@@ -2,6 +2,7 @@ import { CreateIdempotencyKeys1763712000000 } from './1763712000000-create-idemp
 import { CreateAuditEvents1763712100000 } from './1763712100000-create-audit-events.js';
 import { CreateUsers1763712200000 } from './1763712200000-create-users.js';
 import { CreateOauth1763712300000 } from './1763712300000-create-oauth.js';
+import { CreateLedger1763712400000 } from './1763712400000-create-ledger.js';
 
 /**
  * Every migration, oldest first. A new migration file is added at the end of this list; a committed
@@ -12,4 +13,5 @@ export const MIGRATIONS = [
   CreateAuditEvents1763712100000,
   CreateUsers1763712200000,
   CreateOauth1763712300000,
+  CreateLedger1763712400000,
 ];

@@ -1,0 +1,643 @@
+import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { DataSource, type EntityManager } from 'typeorm';
+import { canonicalJson } from '../common/canonical-json.js';
+import { Clock } from '../common/clock/clock.js';
+import { isCurrencyCode } from '../common/money/currency.js';
+import { entryHash, type EntrySide } from './ledger-hashing.js';
+import { LedgerError, LedgerErrorCode } from './ledger.errors.js';
+import {
+  type Account,
+  type CommandResult,
+  type LedgerCommand,
+  MAX_BATCH_COMMANDS,
+  MAX_METADATA_BYTES,
+  MAX_TIMEOUT_SECONDS,
+  type NewTransfer,
+  type Resolution,
+  type Transfer,
+  type TransferKind,
+  type TransferStatus,
+} from './ledger.types.js';
+
+/** Commands that succeed or fail together (`linked`), or each on its own. */
+export interface CommandGroup {
+  readonly commands: readonly LedgerCommand[];
+  readonly linked: boolean;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const TRANSFER_CODE = /^[a-z][a-z0-9_.]{0,63}$/;
+/** The largest value a PostgreSQL bigint holds. */
+const BIGINT_MAX = 9_223_372_036_854_775_807n;
+const MAX_AMOUNT = BigInt(Number.MAX_SAFE_INTEGER);
+/** How many commands one database transaction of the batcher takes at most. */
+const BATCH_LIMIT = 2000;
+const BATCH_RETRIES = 3;
+
+interface AccountRow {
+  id: string;
+  code: string;
+  currency: string;
+  debits_must_not_exceed_credits: boolean;
+  credits_must_not_exceed_debits: boolean;
+  debits_pending: string;
+  debits_posted: string;
+  credits_pending: string;
+  credits_posted: string;
+  head_seq: string;
+  head_hash: string;
+  metadata: Record<string, unknown> | null;
+  created_at: Date;
+  closed_at: Date | null;
+}
+
+export interface TransferRow {
+  id: string;
+  kind: TransferKind;
+  debit_account_id: string;
+  credit_account_id: string;
+  amount: string;
+  currency: string;
+  code: string;
+  metadata: Record<string, unknown> | null;
+  pending_id: string | null;
+  timeout_at: Date | null;
+  status: TransferStatus;
+  resolved_by: string | null;
+  linked_batch_id: string | null;
+  created_at: Date;
+}
+
+export function accountFromRow(row: AccountRow): Account {
+  return {
+    id: row.id,
+    code: row.code,
+    currency: row.currency,
+    debitsMustNotExceedCredits: row.debits_must_not_exceed_credits,
+    creditsMustNotExceedDebits: row.credits_must_not_exceed_debits,
+    debitsPending: BigInt(row.debits_pending),
+    debitsPosted: BigInt(row.debits_posted),
+    creditsPending: BigInt(row.credits_pending),
+    creditsPosted: BigInt(row.credits_posted),
+    headSeq: BigInt(row.head_seq),
+    headHash: row.head_hash,
+    metadata: row.metadata,
+    createdAt: row.created_at,
+    closedAt: row.closed_at,
+  };
+}
+
+export function transferFromRow(row: TransferRow): Transfer {
+  return {
+    id: row.id,
+    kind: row.kind,
+    debitAccountId: row.debit_account_id,
+    creditAccountId: row.credit_account_id,
+    amount: BigInt(row.amount),
+    currency: row.currency,
+    code: row.code,
+    metadata: row.metadata,
+    pendingId: row.pending_id,
+    timeoutAt: row.timeout_at,
+    status: row.status,
+    resolvedBy: row.resolved_by,
+    linkedBatchId: row.linked_batch_id,
+    createdAt: row.created_at,
+  };
+}
+
+/** An account as the engine works on it: balances and head move as commands apply. */
+type AccountState = { -readonly [K in keyof Account]: Account[K] };
+
+interface EntryRow {
+  accountId: string;
+  seq: bigint;
+  transferId: string;
+  side: EntrySide;
+  pendingDelta: bigint;
+  postedDelta: bigint;
+  debitsPending: bigint;
+  debitsPosted: bigint;
+  creditsPending: bigint;
+  creditsPosted: bigint;
+  prevHash: string;
+  hash: string;
+}
+
+/** Everything a batch will write, and the state it has reached. Cloned before a linked group, restored if it fails. */
+interface Draft {
+  accounts: Map<string, AccountState>;
+  transfers: Map<string, Transfer>;
+  inserts: Transfer[];
+  resolutions: Map<string, { status: TransferStatus; resolvedBy: string }>;
+  entries: EntryRow[];
+}
+
+function cloneDraft(draft: Draft): Draft {
+  return {
+    accounts: new Map([...draft.accounts].map(([id, account]) => [id, { ...account }])),
+    transfers: new Map(draft.transfers),
+    inserts: [...draft.inserts],
+    resolutions: new Map(draft.resolutions),
+    entries: [...draft.entries],
+  };
+}
+
+function refuse(code: LedgerErrorCode, detail: string, extensions: Record<string, unknown> = {}): CommandResult {
+  return { ok: false, error: new LedgerError(code, detail, { extensions }) };
+}
+
+function sameMetadata(a: Record<string, unknown> | null | undefined, b: Record<string, unknown> | null | undefined): boolean {
+  return canonicalJson(a ?? null) === canonicalJson(b ?? null);
+}
+
+/** Checks what the API also validates, again where money is written (CONVENTIONS: assert on both sides). */
+function invalidCommand(command: LedgerCommand): CommandResult | undefined {
+  const bad = (detail: string) => refuse(LedgerErrorCode.InvalidCommand, detail, { transferId: command.id });
+  if (!UUID.test(command.id)) return bad('A transfer id is a lower-case UUID.');
+  if (
+    command.metadata !== undefined &&
+    command.metadata !== null &&
+    Buffer.byteLength(canonicalJson(command.metadata)) > MAX_METADATA_BYTES
+  ) {
+    return bad(`Metadata is limited to ${MAX_METADATA_BYTES} bytes.`);
+  }
+  if (command.code !== undefined && !TRANSFER_CODE.test(command.code))
+    return bad('A transfer code is lower-case letters, digits, `_` and `.`, at most 64.');
+  if (command.type === 'transfer') {
+    if (command.amount <= 0n || command.amount > MAX_AMOUNT)
+      return bad('The amount must be a whole number of minor units from 1 to 2^53 - 1.');
+    if (!isCurrencyCode(command.currency)) return bad('The currency must be an ISO 4217 code.');
+    if (!UUID.test(command.debitAccountId) || !UUID.test(command.creditAccountId)) return bad('Account ids are lower-case UUIDs.');
+    const timeout = command.timeoutSeconds ?? 0;
+    if (!Number.isInteger(timeout) || timeout < 0 || timeout > MAX_TIMEOUT_SECONDS)
+      return bad(`timeoutSeconds must be a whole number from 0 to ${MAX_TIMEOUT_SECONDS}.`);
+    if (timeout > 0 && !command.pending) return bad('Only a pending transfer has a timeout.');
+  } else {
+    if (!UUID.test(command.pendingId)) return bad('pendingId is a lower-case UUID.');
+    if (command.amount !== undefined && (command.action !== 'post' || command.amount <= 0n || command.amount > MAX_AMOUNT)) {
+      return bad('Only a post takes an amount, from 1 to the pending amount.');
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The one place that writes the money tables. Commands are applied in memory against rows locked in
+ * one fixed order (pending transfers by id, then accounts by id, `FOR UPDATE`), then written with a few
+ * set-based statements: one transaction for a whole batch, each command's own success or failure kept
+ * apart, linked groups all-or-nothing. The database's CHECK constraints and triggers are the second
+ * line: a bug here that would break an invariant fails the transaction instead.
+ */
+@Injectable()
+export class PostingEngine implements OnApplicationShutdown {
+  private readonly logger = new Logger(PostingEngine.name);
+  private queue: { group: CommandGroup; resolve: (results: CommandResult[]) => void; reject: (error: unknown) => void }[] = [];
+  private queuedCommands = 0;
+  private flushing: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly clock: Clock,
+  ) {}
+
+  /**
+   * Applies a group of commands through the batcher: concurrent submissions share one database
+   * transaction (group commit). Resolves with one result a command, in order.
+   */
+  submit(group: CommandGroup): Promise<CommandResult[]> {
+    if (this.stopped) return Promise.reject(new Error('the posting engine has stopped'));
+    if (group.commands.length === 0) return Promise.resolve([]);
+    if (group.commands.length > MAX_BATCH_COMMANDS) {
+      return Promise.reject(new LedgerError(LedgerErrorCode.BatchTooLarge, `At most ${MAX_BATCH_COMMANDS} transfers in one request.`));
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ group, resolve, reject });
+      this.queuedCommands += group.commands.length;
+      this.flushing ??= this.flushLoop().finally(() => (this.flushing = undefined));
+    });
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    await this.flushing;
+  }
+
+  private async flushLoop(): Promise<void> {
+    // Each turn takes what queued up while the previous transaction committed.
+    while (this.queue.length > 0) {
+      const batch: typeof this.queue = [];
+      let commands = 0;
+      while (this.queue.length > 0 && (batch.length === 0 || commands + (this.queue[0]?.group.commands.length ?? 0) <= BATCH_LIMIT)) {
+        const next = this.queue.shift();
+        if (next === undefined) break;
+        batch.push(next);
+        commands += next.group.commands.length;
+      }
+      this.queuedCommands -= commands;
+      await this.runBatch(batch);
+    }
+  }
+
+  private async runBatch(batch: typeof this.queue): Promise<void> {
+    const groups = batch.map((item) => item.group);
+    for (let attempt = 1; attempt <= BATCH_RETRIES; attempt += 1) {
+      try {
+        const results = await this.dataSource.transaction((manager) => this.execute(manager, groups));
+        batch.forEach((item, index) => item.resolve(results[index] ?? []));
+        return;
+      } catch (error) {
+        // A race with another instance (a duplicate id, a deadlock) or a database refusal: try again,
+        // then alone, so that one bad group cannot fail the others.
+        this.logger.warn({ err: error, attempt, groups: groups.length }, 'ledger batch failed');
+        if (batch.length === 1 && attempt === BATCH_RETRIES) {
+          batch[0]?.reject(error);
+          return;
+        }
+        if (attempt === BATCH_RETRIES) break;
+      }
+    }
+    for (const item of batch) {
+      try {
+        const results = await this.dataSource.transaction((manager) => this.execute(manager, [item.group]));
+        item.resolve(results[0] ?? []);
+      } catch (error) {
+        item.reject(error);
+      }
+    }
+  }
+
+  /**
+   * Applies groups inside the caller's transaction: a module that must commit its own state change
+   * with its transfers calls this (through LedgerService) with its EntityManager.
+   */
+  async execute(manager: EntityManager, groups: readonly CommandGroup[]): Promise<CommandResult[][]> {
+    const now = this.clock.now();
+    const commands = groups.flatMap((group) => group.commands);
+    const pendingIds = [
+      ...new Set(commands.flatMap((command) => (command.type === 'resolve' && UUID.test(command.pendingId) ? [command.pendingId] : []))),
+    ].sort();
+    // 1. Lock the pending transfers being resolved (by id), then 2. every account touched (by id).
+    const pendingRows: TransferRow[] =
+      pendingIds.length === 0
+        ? []
+        : await manager.query('SELECT * FROM ledger_transfers WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [pendingIds]);
+    const accountIds = new Set<string>();
+    for (const command of commands) {
+      if (command.type === 'transfer' && UUID.test(command.debitAccountId) && UUID.test(command.creditAccountId)) {
+        accountIds.add(command.debitAccountId);
+        accountIds.add(command.creditAccountId);
+      }
+    }
+    for (const row of pendingRows) {
+      accountIds.add(row.debit_account_id);
+      accountIds.add(row.credit_account_id);
+    }
+    const accountRows: AccountRow[] =
+      accountIds.size === 0
+        ? []
+        : await manager.query('SELECT * FROM ledger_accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [[...accountIds].sort()]);
+    // 3. With the locks held, see which ids exist already (idempotent retries).
+    const ids = [...new Set(commands.map((command) => command.id).filter((id) => UUID.test(id)))];
+    const existingRows: TransferRow[] =
+      ids.length === 0 ? [] : await manager.query('SELECT * FROM ledger_transfers WHERE id = ANY($1::uuid[])', [ids]);
+
+    let draft: Draft = {
+      accounts: new Map(accountRows.map((row) => [row.id, accountFromRow(row)])),
+      transfers: new Map([...pendingRows, ...existingRows].map((row) => [row.id, transferFromRow(row)])),
+      inserts: [],
+      resolutions: new Map(),
+      entries: [],
+    };
+    const results: CommandResult[][] = [];
+    for (const group of groups) {
+      const before = group.linked ? cloneDraft(draft) : undefined;
+      const linkedBatchId = group.linked && group.commands.length > 1 ? (group.commands[0]?.id ?? null) : null;
+      const groupResults: CommandResult[] = [];
+      let failed: { index: number; result: CommandResult } | undefined;
+      for (const [index, command] of group.commands.entries()) {
+        const result = this.apply(draft, command, now, linkedBatchId);
+        if (!result.ok && before !== undefined) {
+          failed = { index, result };
+          break;
+        }
+        groupResults.push(result);
+      }
+      if (failed !== undefined && before !== undefined) {
+        draft = before;
+        const failedId = group.commands[failed.index]?.id;
+        results.push(
+          group.commands.map((command, index) =>
+            index === failed.index
+              ? failed.result
+              : refuse(LedgerErrorCode.LinkedTransferFailed, `Not applied: linked transfer ${failedId} failed.`, {
+                  transferId: command.id,
+                  failedTransferId: failedId,
+                }),
+          ),
+        );
+      } else {
+        results.push(groupResults);
+      }
+    }
+    await this.write(manager, draft, now);
+    return results;
+  }
+
+  private apply(draft: Draft, command: LedgerCommand, now: Date, linkedBatchId: string | null): CommandResult {
+    const invalid = invalidCommand(command);
+    if (invalid !== undefined) return invalid;
+    const existing = draft.transfers.get(command.id);
+    if (existing !== undefined) return this.replay(existing, command, draft);
+    return command.type === 'transfer'
+      ? this.applyTransfer(draft, command, now, linkedBatchId)
+      : this.applyResolution(draft, command, now, linkedBatchId);
+  }
+
+  /** The same id again: the first result if every field matches, else a refusal naming the first field that differs. */
+  private replay(existing: Transfer, command: LedgerCommand, draft: Draft): CommandResult {
+    const differs = (field: string): CommandResult =>
+      refuse(LedgerErrorCode.TransferExistsWithDifferentFields, `Transfer ${command.id} exists with a different ${field}.`, {
+        transferId: command.id,
+        field,
+      });
+    const current = draft.transfers.get(existing.id) ?? existing;
+    if (command.type === 'transfer') {
+      if (existing.kind !== (command.pending ? 'pending' : 'single')) return differs('pending');
+      if (existing.debitAccountId !== command.debitAccountId) return differs('debitAccountId');
+      if (existing.creditAccountId !== command.creditAccountId) return differs('creditAccountId');
+      if (existing.amount !== command.amount) return differs('amount');
+      if (existing.currency !== command.currency) return differs('currency');
+      if (existing.code !== command.code) return differs('code');
+      if (!sameMetadata(existing.metadata, command.metadata)) return differs('metadata');
+      const timeoutSeconds =
+        existing.timeoutAt === null ? 0 : Math.round((existing.timeoutAt.getTime() - existing.createdAt.getTime()) / 1000);
+      if (timeoutSeconds !== (command.timeoutSeconds ?? 0)) return differs('timeoutSeconds');
+      return { ok: true, transfer: current, replayed: true };
+    }
+    const kind = { post: 'post_pending', void: 'void_pending', expire: 'expire_pending' }[command.action];
+    if (existing.kind !== kind) return differs('action');
+    if (existing.pendingId !== command.pendingId) return differs('pendingId');
+    if (command.amount !== undefined && existing.amount !== command.amount) return differs('amount');
+    if (command.code !== undefined && existing.code !== command.code) return differs('code');
+    if (command.metadata !== undefined && !sameMetadata(existing.metadata, command.metadata)) return differs('metadata');
+    return { ok: true, transfer: current, replayed: true };
+  }
+
+  private applyTransfer(draft: Draft, command: NewTransfer, now: Date, linkedBatchId: string | null): CommandResult {
+    const at = { transferId: command.id };
+    if (command.debitAccountId === command.creditAccountId)
+      return refuse(LedgerErrorCode.AccountsMustDiffer, 'The debit and credit accounts must differ.', at);
+    const debit = draft.accounts.get(command.debitAccountId);
+    const credit = draft.accounts.get(command.creditAccountId);
+    if (debit === undefined)
+      return refuse(LedgerErrorCode.AccountNotFound, 'The debit account does not exist.', { ...at, accountId: command.debitAccountId });
+    if (credit === undefined)
+      return refuse(LedgerErrorCode.AccountNotFound, 'The credit account does not exist.', { ...at, accountId: command.creditAccountId });
+    for (const account of [debit, credit]) {
+      if (account.closedAt !== null)
+        return refuse(LedgerErrorCode.AccountClosed, `Account ${account.code} is closed.`, { ...at, accountId: account.id });
+      if (account.currency !== command.currency) {
+        return refuse(LedgerErrorCode.CurrencyMismatch, `Account ${account.code} holds ${account.currency}, not ${command.currency}.`, {
+          ...at,
+          accountId: account.id,
+        });
+      }
+    }
+    const pending = command.pending === true;
+    const amount = command.amount;
+    const next = {
+      debit: {
+        ...debit,
+        debitsPending: debit.debitsPending + (pending ? amount : 0n),
+        debitsPosted: debit.debitsPosted + (pending ? 0n : amount),
+      },
+      credit: {
+        ...credit,
+        creditsPending: credit.creditsPending + (pending ? amount : 0n),
+        creditsPosted: credit.creditsPosted + (pending ? 0n : amount),
+      },
+    };
+    const limit = this.checkLimits(next.debit, next.credit, at);
+    if (limit !== undefined) return limit;
+    const transfer: Transfer = {
+      id: command.id,
+      kind: pending ? 'pending' : 'single',
+      debitAccountId: debit.id,
+      creditAccountId: credit.id,
+      amount,
+      currency: command.currency,
+      code: command.code,
+      metadata: command.metadata ?? null,
+      pendingId: null,
+      timeoutAt: pending && (command.timeoutSeconds ?? 0) > 0 ? new Date(now.getTime() + (command.timeoutSeconds ?? 0) * 1000) : null,
+      status: pending ? 'pending' : 'posted',
+      resolvedBy: null,
+      linkedBatchId,
+      createdAt: now,
+    };
+    this.record(draft, transfer, next.debit, next.credit, pending ? amount : 0n, pending ? 0n : amount, now);
+    return { ok: true, transfer, replayed: false };
+  }
+
+  private applyResolution(draft: Draft, command: Resolution, now: Date, linkedBatchId: string | null): CommandResult {
+    const at = { transferId: command.id, pendingId: command.pendingId };
+    const pending = draft.transfers.get(command.pendingId);
+    if (pending === undefined) return refuse(LedgerErrorCode.PendingTransferNotFound, `No transfer ${command.pendingId}.`, at);
+    if (pending.kind !== 'pending')
+      return refuse(LedgerErrorCode.NotPending, `Transfer ${command.pendingId} is not a pending transfer.`, at);
+    if (pending.status !== 'pending') {
+      return refuse(LedgerErrorCode.PendingTransferAlreadyResolved, `Transfer ${command.pendingId} is ${pending.status} already.`, {
+        ...at,
+        status: pending.status,
+        resolvedBy: pending.resolvedBy,
+      });
+    }
+    const due = pending.timeoutAt !== null && pending.timeoutAt.getTime() <= now.getTime();
+    if (command.action === 'expire' && !due)
+      return refuse(LedgerErrorCode.PendingTransferNotDue, `Transfer ${command.pendingId} has not timed out.`, at);
+    if (command.action !== 'expire' && due)
+      return refuse(LedgerErrorCode.PendingTransferExpired, `Transfer ${command.pendingId} timed out; it is being expired.`, at);
+    const posted = command.action === 'post' ? (command.amount ?? pending.amount) : 0n;
+    if (posted > pending.amount) {
+      return refuse(
+        LedgerErrorCode.AmountExceedsPending,
+        `Transfer ${command.pendingId} reserved ${pending.amount}; cannot post ${posted}.`,
+        at,
+      );
+    }
+    const debit = draft.accounts.get(pending.debitAccountId);
+    const credit = draft.accounts.get(pending.creditAccountId);
+    // The pending transfer's accounts were locked with it; their absence would be a bug, not an input error.
+    if (debit === undefined || credit === undefined) throw new Error(`accounts of pending transfer ${pending.id} were not loaded`);
+    const next = {
+      debit: { ...debit, debitsPending: debit.debitsPending - pending.amount, debitsPosted: debit.debitsPosted + posted },
+      credit: { ...credit, creditsPending: credit.creditsPending - pending.amount, creditsPosted: credit.creditsPosted + posted },
+    };
+    if (next.debit.debitsPending < 0n || next.credit.creditsPending < 0n)
+      throw new Error(`pending balance below zero resolving ${pending.id}`);
+    const limit = this.checkLimits(next.debit, next.credit, at);
+    if (limit !== undefined) return limit;
+    const kind: TransferKind = command.action === 'post' ? 'post_pending' : command.action === 'void' ? 'void_pending' : 'expire_pending';
+    const transfer: Transfer = {
+      id: command.id,
+      kind,
+      debitAccountId: debit.id,
+      creditAccountId: credit.id,
+      amount: posted,
+      currency: pending.currency,
+      code: command.code ?? pending.code,
+      metadata: command.metadata ?? null,
+      pendingId: pending.id,
+      timeoutAt: null,
+      status: 'posted',
+      resolvedBy: null,
+      linkedBatchId,
+      createdAt: now,
+    };
+    const status: TransferStatus = command.action === 'post' ? 'posted' : command.action === 'void' ? 'voided' : 'expired';
+    draft.transfers.set(pending.id, { ...pending, status, resolvedBy: transfer.id });
+    draft.resolutions.set(pending.id, { status, resolvedBy: transfer.id });
+    this.record(draft, transfer, next.debit, next.credit, -pending.amount, posted, now);
+    return { ok: true, transfer, replayed: false };
+  }
+
+  private checkLimits(debit: AccountState, credit: AccountState, at: Record<string, unknown>): CommandResult | undefined {
+    for (const account of [debit, credit]) {
+      if (
+        [account.debitsPending, account.debitsPosted, account.creditsPending, account.creditsPosted].some((value) => value > BIGINT_MAX)
+      ) {
+        return refuse(LedgerErrorCode.Overflow, `Account ${account.code} would overflow.`, { ...at, accountId: account.id });
+      }
+    }
+    if (debit.debitsMustNotExceedCredits && debit.debitsPending + debit.debitsPosted > debit.creditsPosted) {
+      return refuse(LedgerErrorCode.ExceedsCredits, `Account ${debit.code} would have more debits than credits.`, {
+        ...at,
+        accountId: debit.id,
+      });
+    }
+    if (credit.creditsMustNotExceedDebits && credit.creditsPending + credit.creditsPosted > credit.debitsPosted) {
+      return refuse(LedgerErrorCode.ExceedsDebits, `Account ${credit.code} would have more credits than debits.`, {
+        ...at,
+        accountId: credit.id,
+      });
+    }
+    return undefined;
+  }
+
+  /** Commits one transfer to the draft: its row, the two accounts' new balances, and one entry on each. */
+  private record(
+    draft: Draft,
+    transfer: Transfer,
+    debit: AccountState,
+    credit: AccountState,
+    pendingDelta: bigint,
+    postedDelta: bigint,
+    now: Date,
+  ): void {
+    draft.inserts.push(transfer);
+    draft.transfers.set(transfer.id, transfer);
+    for (const [account, side] of [
+      [debit, 'debit'],
+      [credit, 'credit'],
+    ] as const) {
+      const seq = account.headSeq + 1n;
+      const content = {
+        accountId: account.id,
+        seq,
+        transferId: transfer.id,
+        side,
+        pendingDelta,
+        postedDelta,
+        debitsPending: account.debitsPending,
+        debitsPosted: account.debitsPosted,
+        creditsPending: account.creditsPending,
+        creditsPosted: account.creditsPosted,
+        createdAt: now,
+      };
+      const hash = entryHash(account.headHash, content);
+      draft.entries.push({ ...content, prevHash: account.headHash, hash });
+      draft.accounts.set(account.id, { ...account, headSeq: seq, headHash: hash });
+    }
+  }
+
+  private async write(manager: EntityManager, draft: Draft, now: Date): Promise<void> {
+    if (draft.inserts.length > 0) {
+      const t = draft.inserts;
+      await manager.query(
+        `INSERT INTO ledger_transfers (id, kind, debit_account_id, credit_account_id, amount, currency, code, metadata, pending_id, timeout_at, status, resolved_by, linked_batch_id, created_at)
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::bigint[], $6::char(3)[], $7::text[], $8::jsonb[], $9::uuid[], $10::timestamptz[], $11::text[], $12::uuid[], $13::uuid[], $14::timestamptz[])`,
+        [
+          t.map((x) => x.id),
+          t.map((x) => x.kind),
+          t.map((x) => x.debitAccountId),
+          t.map((x) => x.creditAccountId),
+          t.map((x) => x.amount.toString()),
+          t.map((x) => x.currency),
+          t.map((x) => x.code),
+          t.map((x) => (x.metadata === null ? null : JSON.stringify(x.metadata))),
+          t.map((x) => x.pendingId),
+          t.map((x) => x.timeoutAt),
+          // A pending transfer resolved in this same batch is inserted as pending, then resolved below.
+          t.map((x) => (x.kind === 'pending' ? 'pending' : x.status)),
+          t.map(() => null),
+          t.map((x) => x.linkedBatchId),
+          t.map((x) => x.createdAt),
+        ],
+      );
+    }
+    if (draft.resolutions.size > 0) {
+      const r = [...draft.resolutions];
+      const updated: [unknown[], number] = await manager.query(
+        `UPDATE ledger_transfers t SET status = v.status, resolved_by = v.resolved_by
+           FROM unnest($1::uuid[], $2::text[], $3::uuid[]) AS v(id, status, resolved_by)
+          WHERE t.id = v.id AND t.status = 'pending'`,
+        [r.map(([id]) => id), r.map(([, x]) => x.status), r.map(([, x]) => x.resolvedBy)],
+      );
+      // Every pending row was locked by this transaction and seen pending: all must change.
+      if (updated[1] !== r.length) throw new Error(`resolved ${updated[1]} of ${r.length} pending transfers`);
+    }
+    if (draft.entries.length > 0) {
+      const e = draft.entries;
+      await manager.query(
+        `INSERT INTO ledger_entries (account_id, seq, transfer_id, side, pending_delta, posted_delta, debits_pending, debits_posted, credits_pending, credits_posted, prev_hash, hash, created_at)
+         SELECT *, $13::timestamptz FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::text[], $12::text[])`,
+        [
+          e.map((x) => x.accountId),
+          e.map((x) => x.seq.toString()),
+          e.map((x) => x.transferId),
+          e.map((x) => x.side),
+          e.map((x) => x.pendingDelta.toString()),
+          e.map((x) => x.postedDelta.toString()),
+          e.map((x) => x.debitsPending.toString()),
+          e.map((x) => x.debitsPosted.toString()),
+          e.map((x) => x.creditsPending.toString()),
+          e.map((x) => x.creditsPosted.toString()),
+          e.map((x) => x.prevHash),
+          e.map((x) => x.hash),
+          now,
+        ],
+      );
+      const touched = [...new Set(e.map((x) => x.accountId))]
+        .map((id) => draft.accounts.get(id))
+        .filter((account): account is AccountState => account !== undefined);
+      const updated: [unknown[], number] = await manager.query(
+        `UPDATE ledger_accounts a
+            SET debits_pending = v.dp, debits_posted = v.dpo, credits_pending = v.cp, credits_posted = v.cpo, head_seq = v.seq, head_hash = v.hash
+           FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[]) AS v(id, dp, dpo, cp, cpo, seq, hash)
+          WHERE a.id = v.id`,
+        [
+          touched.map((x) => x.id),
+          touched.map((x) => x.debitsPending.toString()),
+          touched.map((x) => x.debitsPosted.toString()),
+          touched.map((x) => x.creditsPending.toString()),
+          touched.map((x) => x.creditsPosted.toString()),
+          touched.map((x) => x.headSeq.toString()),
+          touched.map((x) => x.headHash),
+        ],
+      );
+      if (updated[1] !== touched.length) throw new Error(`updated ${updated[1]} of ${touched.length} accounts`);
+    }
+  }
+}
