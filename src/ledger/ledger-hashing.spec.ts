@@ -1,11 +1,39 @@
 import { describe, expect, it } from '@jest/globals';
-import { canonicalEntry, checkpointHash, entryHash, type EntryContent, GENESIS_HASH, MerkleBuilder, merkleLeaf } from './ledger-hashing.js';
+import {
+  canonicalEntry,
+  canonicalTransfer,
+  checkpointHash,
+  entryHash,
+  type EntryContent,
+  GENESIS_HASH,
+  MerkleBuilder,
+  merkleLeaf,
+  type TransferContent,
+  transferDigest,
+} from './ledger-hashing.js';
 
 // The expected hashes were computed outside Node, with sha256sum and xxd, from the documented encoding.
+const transfer: TransferContent = {
+  id: '0190a6f0-0000-7000-8000-0000000000aa',
+  kind: 'single',
+  debitAccountId: '0190a6f0-0000-7000-8000-000000000001',
+  creditAccountId: '0190a6f0-0000-7000-8000-000000000002',
+  amount: 9900n,
+  currency: 'CNY',
+  code: 'payment',
+  metadata: { orderId: 'A-1' },
+  pendingId: null,
+  timeoutAt: null,
+  linkedBatchId: null,
+  createdAt: new Date('2026-01-02T03:04:05.678Z'),
+};
+const DIGEST = 'b5115de6ee7bc2cf5d91486b1238573a9fec966001ecb5e9a1e75f06bb70f51d';
+
 const entry: EntryContent = {
   accountId: '0190A6F0-0000-7000-8000-000000000001',
   seq: 1n,
   transferId: '0190a6f0-0000-7000-8000-0000000000aa',
+  transferDigest: DIGEST,
   side: 'debit',
   pendingDelta: 0n,
   postedDelta: 9900n,
@@ -16,10 +44,35 @@ const entry: EntryContent = {
   createdAt: new Date('2026-01-02T03:04:05.678Z'),
 };
 
+describe('the canonical transfer encoding', () => {
+  it('is one documented line, metadata as base64url of its canonical JSON', () => {
+    expect(canonicalTransfer(transfer)).toBe(
+      'v1|0190a6f0-0000-7000-8000-0000000000aa|single|0190a6f0-0000-7000-8000-000000000001|0190a6f0-0000-7000-8000-000000000002|9900|CNY|payment|eyJvcmRlcklkIjoiQS0xIn0||||2026-01-02T03:04:05.678Z',
+    );
+  });
+
+  it('has a digest matching a vector computed independently', () => {
+    expect(transferDigest(transfer)).toBe(DIGEST);
+  });
+
+  it('changes with any field the transfer states, and not with key order in its metadata', () => {
+    const variants: TransferContent[] = [
+      { ...transfer, amount: 9901n },
+      { ...transfer, code: 'refund' },
+      { ...transfer, metadata: { orderId: 'A-2' } },
+      { ...transfer, metadata: null },
+      { ...transfer, creditAccountId: '0190a6f0-0000-7000-8000-000000000003' },
+      { ...transfer, pendingId: '0190a6f0-0000-7000-8000-0000000000bb' },
+    ];
+    for (const variant of variants) expect(transferDigest(variant)).not.toBe(DIGEST);
+    expect(transferDigest({ ...transfer, metadata: { b: 1, a: 2 } })).toBe(transferDigest({ ...transfer, metadata: { a: 2, b: 1 } }));
+  });
+});
+
 describe('the canonical entry encoding', () => {
   it('is one documented line, ids in lower case', () => {
     expect(canonicalEntry(entry)).toBe(
-      'v1|0190a6f0-0000-7000-8000-000000000001|1|0190a6f0-0000-7000-8000-0000000000aa|debit|0|9900|0|9900|0|0|2026-01-02T03:04:05.678Z',
+      `v1|0190a6f0-0000-7000-8000-000000000001|1|0190a6f0-0000-7000-8000-0000000000aa|${DIGEST}|debit|0|9900|0|9900|0|0|2026-01-02T03:04:05.678Z`,
     );
   });
 
@@ -32,7 +85,7 @@ describe('the canonical entry encoding', () => {
 
 describe('entry hashes', () => {
   it('match a vector computed independently (sha256 of prevHash, newline, canonical line)', () => {
-    expect(entryHash(GENESIS_HASH, entry)).toBe('cc0d33fa1371b029f4deaf35f1acb87a06d16f2873e96063dc3717f36c247d7f');
+    expect(entryHash(GENESIS_HASH, entry)).toBe('d2d153c3f60e5fd6f9a2150260b9d66ffb5373f12513ec441b72b6a535218bad');
   });
 
   it('change when any field or the previous hash changes', () => {
@@ -45,6 +98,7 @@ describe('entry hashes', () => {
       { ...entry, debitsPosted: 9901n },
       { ...entry, creditsPending: 1n },
       { ...entry, transferId: '0190a6f0-0000-7000-8000-0000000000ab' },
+      { ...entry, transferDigest: 'f'.repeat(64) },
       { ...entry, createdAt: new Date('2026-01-02T03:04:05.679Z') },
     ];
     for (const variant of variants) expect(entryHash(GENESIS_HASH, variant)).not.toBe(base);

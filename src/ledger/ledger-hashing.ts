@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '../common/canonical-json.js';
 
 /**
  * The ledger's tamper evidence.
@@ -11,12 +12,19 @@ import { createHash } from 'node:crypto';
  * where `prevHash` is the previous entry's hash on that account (64 zeros for an account's first entry)
  * and `canonical(entry)` is this exact line of ASCII, fields separated by `|`:
  *
- *     v1|<accountId>|<seq>|<transferId>|<side>|<pendingDelta>|<postedDelta>|<debitsPending>|<debitsPosted>|<creditsPending>|<creditsPosted>|<createdAt>
+ *     v1|<accountId>|<seq>|<transferId>|<transferDigest>|<side>|<pendingDelta>|<postedDelta>|<debitsPending>|<debitsPosted>|<creditsPending>|<creditsPosted>|<createdAt>
  *
  * ids are lower-case UUIDs, `side` is `debit` or `credit`, amounts are base-10 integers (a delta may be
  * negative: `-9900`), and `createdAt` is RFC 3339 UTC with milliseconds (`2026-11-21T08:00:00.000Z`).
- * Nothing in the encoding depends on JSON key order or the database's text format, so anyone can
- * recompute it from an export.
+ * `transferDigest` commits the entry to everything its transfer says (so a changed transfer breaks the
+ * chain too): hex(SHA-256(canonical(transfer))), with
+ *
+ *     v1|<id>|<kind>|<debitAccountId>|<creditAccountId>|<amount>|<currency>|<code>|<metadata>|<pendingId>|<timeoutAt>|<linkedBatchId>|<createdAt>
+ *
+ * where `metadata` is the base64url of its canonical JSON (keys sorted; empty when there is none) and an
+ * absent id or time is empty. A transfer's status is not part of it: a pending transfer's one
+ * resolution is itself a transfer, with its own entries. Nothing in the encodings depends on JSON key
+ * order or the database's text format, so anyone can recompute them from an export.
  *
  * A checkpoint commits the whole ledger: a Merkle tree (SHA-256, RFC 6962 style: leaves prefixed 0x00,
  * nodes 0x01, an odd node carried up unpaired) over every account's head, each leaf being
@@ -28,10 +36,48 @@ export const GENESIS_HASH = '0'.repeat(64);
 
 export type EntrySide = 'debit' | 'credit';
 
+export interface TransferContent {
+  readonly id: string;
+  readonly kind: string;
+  readonly debitAccountId: string;
+  readonly creditAccountId: string;
+  readonly amount: bigint;
+  readonly currency: string;
+  readonly code: string;
+  readonly metadata: Record<string, unknown> | null;
+  readonly pendingId: string | null;
+  readonly timeoutAt: Date | null;
+  readonly linkedBatchId: string | null;
+  readonly createdAt: Date;
+}
+
+export function canonicalTransfer(transfer: TransferContent): string {
+  return [
+    'v1',
+    transfer.id.toLowerCase(),
+    transfer.kind,
+    transfer.debitAccountId.toLowerCase(),
+    transfer.creditAccountId.toLowerCase(),
+    transfer.amount.toString(),
+    transfer.currency,
+    transfer.code,
+    transfer.metadata === null ? '' : Buffer.from(canonicalJson(transfer.metadata), 'utf8').toString('base64url'),
+    transfer.pendingId?.toLowerCase() ?? '',
+    transfer.timeoutAt?.toISOString() ?? '',
+    transfer.linkedBatchId?.toLowerCase() ?? '',
+    transfer.createdAt.toISOString(),
+  ].join('|');
+}
+
+export function transferDigest(transfer: TransferContent): string {
+  return sha256Hex(canonicalTransfer(transfer));
+}
+
 export interface EntryContent {
   readonly accountId: string;
   readonly seq: bigint;
   readonly transferId: string;
+  readonly transferDigest: string;
   readonly side: EntrySide;
   readonly pendingDelta: bigint;
   readonly postedDelta: bigint;
@@ -48,6 +94,7 @@ export function canonicalEntry(entry: EntryContent): string {
     entry.accountId.toLowerCase(),
     entry.seq.toString(),
     entry.transferId.toLowerCase(),
+    entry.transferDigest,
     entry.side,
     entry.pendingDelta.toString(),
     entry.postedDelta.toString(),

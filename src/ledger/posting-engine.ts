@@ -3,7 +3,7 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { canonicalJson } from '../common/canonical-json.js';
 import { Clock } from '../common/clock/clock.js';
 import { isCurrencyCode } from '../common/money/currency.js';
-import { entryHash, type EntrySide } from './ledger-hashing.js';
+import { entryHash, type EntrySide, transferDigest } from './ledger-hashing.js';
 import { LedgerError, LedgerErrorCode } from './ledger.errors.js';
 import {
   type Account,
@@ -113,6 +113,7 @@ interface EntryRow {
   accountId: string;
   seq: bigint;
   transferId: string;
+  transferDigest: string;
   side: EntrySide;
   pendingDelta: bigint;
   postedDelta: bigint;
@@ -538,6 +539,7 @@ export class PostingEngine implements OnApplicationShutdown {
   ): void {
     draft.inserts.push(transfer);
     draft.transfers.set(transfer.id, transfer);
+    const digest = transferDigest(transfer);
     for (const [account, side] of [
       [debit, 'debit'],
       [credit, 'credit'],
@@ -547,6 +549,7 @@ export class PostingEngine implements OnApplicationShutdown {
         accountId: account.id,
         seq,
         transferId: transfer.id,
+        transferDigest: digest,
         side,
         pendingDelta,
         postedDelta,

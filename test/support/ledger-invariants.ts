@@ -1,6 +1,7 @@
 import { expect } from '@jest/globals';
 import type { DataSource } from 'typeorm';
-import { entryHash, GENESIS_HASH } from '../../src/ledger/ledger-hashing.js';
+import { entryHash, GENESIS_HASH, transferDigest } from '../../src/ledger/ledger-hashing.js';
+import { transferFromRow, type TransferRow } from '../../src/ledger/posting-engine.js';
 
 /**
  * Checks every invariant of the ledger straight from the tables: double entry per currency, stored
@@ -59,6 +60,8 @@ export async function expectLedgerInvariants(dataSource: DataSource): Promise<vo
     hash: string;
     created_at: Date;
   }[] = await dataSource.query('SELECT * FROM ledger_entries ORDER BY account_id, seq');
+  const transferRows: TransferRow[] = await dataSource.query('SELECT * FROM ledger_transfers');
+  const digests = new Map(transferRows.map((row) => [row.id, transferDigest(transferFromRow(row))]));
   const heads: { id: string; head_hash: string }[] = await dataSource.query('SELECT id, head_hash FROM ledger_accounts');
   const lastHash = new Map<string, string>();
   for (const entry of entries) {
@@ -68,6 +71,7 @@ export async function expectLedgerInvariants(dataSource: DataSource): Promise<vo
       accountId: entry.account_id,
       seq: BigInt(entry.seq),
       transferId: entry.transfer_id,
+      transferDigest: digests.get(entry.transfer_id) ?? 'missing transfer',
       side: entry.side,
       pendingDelta: BigInt(entry.pending_delta),
       postedDelta: BigInt(entry.posted_delta),
