@@ -1,12 +1,80 @@
 import { Injectable } from '@nestjs/common';
-import { v7 as uuidv7 } from 'uuid';
+import { v5 as uuidv5, v7 as uuidv7 } from 'uuid';
 import { DataSource, type EntityManager } from 'typeorm';
 import { canonicalJson } from '../common/canonical-json.js';
 import { Clock } from '../common/clock/clock.js';
+import { CommonError, CommonErrorCode, ErrorKind } from '../common/errors/domain-error.js';
 import { isCurrencyCode } from '../common/money/currency.js';
+import { decodeCursor, type Page, toPage } from '../common/pagination/cursor.js';
+import { GENESIS_HASH } from './ledger-hashing.js';
 import { LedgerError, LedgerErrorCode } from './ledger.errors.js';
-import type { Account, CommandResult, LedgerCommand } from './ledger.types.js';
-import { accountFromRow, PostingEngine } from './posting-engine.js';
+import type { Account, Balances, CommandResult, LedgerCommand, Transfer, TransferStatus } from './ledger.types.js';
+import { accountFromRow, PostingEngine, transferFromRow, type TransferRow } from './posting-engine.js';
+
+/** Namespace of the default ids of resolutions: uuidv5("<pendingId>:<action>"). */
+const RESOLUTION_NAMESPACE = '0a8c2b6e-3d57-5e0b-9a43-6c1f2f5d8e21';
+
+/** The id a resolution gets when its caller does not choose one: the same for every retry of it. */
+export function defaultResolutionId(pendingId: string, action: 'post' | 'void' | 'expire'): string {
+  return uuidv5(`${pendingId}:${action}`, RESOLUTION_NAMESPACE);
+}
+
+export interface Entry extends Balances {
+  readonly accountId: string;
+  readonly seq: bigint;
+  readonly transferId: string;
+  readonly side: 'debit' | 'credit';
+  readonly pendingDelta: bigint;
+  readonly postedDelta: bigint;
+  readonly prevHash: string;
+  readonly hash: string;
+  readonly createdAt: Date;
+}
+
+interface EntryRow {
+  account_id: string;
+  seq: string;
+  transfer_id: string;
+  side: 'debit' | 'credit';
+  pending_delta: string;
+  posted_delta: string;
+  debits_pending: string;
+  debits_posted: string;
+  credits_pending: string;
+  credits_posted: string;
+  prev_hash: string;
+  hash: string;
+  created_at: Date;
+}
+
+const entryFromRow = (row: EntryRow): Entry => ({
+  accountId: row.account_id,
+  seq: BigInt(row.seq),
+  transferId: row.transfer_id,
+  side: row.side,
+  pendingDelta: BigInt(row.pending_delta),
+  postedDelta: BigInt(row.posted_delta),
+  debitsPending: BigInt(row.debits_pending),
+  debitsPosted: BigInt(row.debits_posted),
+  creditsPending: BigInt(row.credits_pending),
+  creditsPosted: BigInt(row.credits_posted),
+  prevHash: row.prev_hash,
+  hash: row.hash,
+  createdAt: row.created_at,
+});
+
+export interface TransferFilter {
+  readonly accountId?: string;
+  readonly status?: TransferStatus;
+  readonly from?: Date;
+  readonly to?: Date;
+}
+
+export interface CurrencyTotals extends Balances {
+  readonly currency: string;
+  readonly accounts: number;
+  readonly balanced: boolean;
+}
 
 export interface NewAccount {
   readonly id?: string;
@@ -17,6 +85,14 @@ export interface NewAccount {
   readonly metadata?: Record<string, unknown> | null;
 }
 
+function cursorSeq(cursor: string): bigint {
+  const { key } = decodeCursor(cursor);
+  if (!/^\d{1,19}$/.test(key))
+    throw new CommonError(ErrorKind.InvalidInput, CommonErrorCode.InvalidCursor, 'cursor is not one this API returned.');
+  return BigInt(key);
+}
+
+const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const ACCOUNT_CODE = /^[a-z][a-z0-9_-]*(:[A-Za-z0-9_.-]+)+$/;
 
 /** The ledger's facade: the only way other modules reach accounts and transfers. */
@@ -92,6 +168,103 @@ export class LedgerService {
       [code],
     );
     return rows[0] ? accountFromRow(rows[0]) : null;
+  }
+
+  /** An account with its balances as of a moment: those after its last entry at or before it. */
+  async accountAsOf(id: string, asOf: Date): Promise<Account | null> {
+    const account = await this.findAccount(id);
+    if (account === null) return null;
+    const rows: EntryRow[] = await this.dataSource.query(
+      'SELECT * FROM ledger_entries WHERE account_id = $1 AND created_at <= $2 ORDER BY created_at DESC, seq DESC LIMIT 1',
+      [id, asOf],
+    );
+    const last = rows[0] ? entryFromRow(rows[0]) : undefined;
+    return {
+      ...account,
+      debitsPending: last?.debitsPending ?? 0n,
+      debitsPosted: last?.debitsPosted ?? 0n,
+      creditsPending: last?.creditsPending ?? 0n,
+      creditsPosted: last?.creditsPosted ?? 0n,
+      headSeq: last?.seq ?? 0n,
+      headHash: last?.hash ?? GENESIS_HASH,
+    };
+  }
+
+  /** Several accounts read in one statement: one consistent snapshot. Unknown ids are left out. */
+  async accounts(ids: readonly string[]): Promise<Account[]> {
+    const rows: Parameters<typeof accountFromRow>[0][] = await this.dataSource.query(
+      'SELECT * FROM ledger_accounts WHERE id = ANY($1::uuid[]) ORDER BY code',
+      [[...new Set(ids)]],
+    );
+    return rows.map(accountFromRow);
+  }
+
+  async entries(accountId: string, limit: number, cursor?: string): Promise<Page<Entry>> {
+    const after = cursor === undefined ? 0n : cursorSeq(cursor);
+    const rows: EntryRow[] = await this.dataSource.query(
+      'SELECT * FROM ledger_entries WHERE account_id = $1 AND seq > $2 ORDER BY seq LIMIT $3',
+      [accountId, after.toString(), limit + 1],
+    );
+    return toPage(rows, limit, (row) => ({ key: row.seq, id: row.account_id }), entryFromRow);
+  }
+
+  async findTransfer(id: string): Promise<Transfer | null> {
+    const rows: TransferRow[] = await this.dataSource.query('SELECT * FROM ledger_transfers WHERE id = $1', [id]);
+    return rows[0] ? transferFromRow(rows[0]) : null;
+  }
+
+  /** Transfers newest first, by account, status and time. */
+  async transfers(filter: TransferFilter, limit: number, cursor?: string): Promise<Page<Transfer>> {
+    const after = cursor === undefined ? undefined : decodeCursor(cursor);
+    const conditions: string[] = [];
+    const parameters: unknown[] = [];
+    const add = (sql: string, value: unknown): void => {
+      parameters.push(value);
+      conditions.push(sql.replace('?', `$${parameters.length}`));
+    };
+    if (filter.accountId !== undefined) {
+      parameters.push(filter.accountId);
+      conditions.push(`(debit_account_id = $${parameters.length} OR credit_account_id = $${parameters.length})`);
+    }
+    if (filter.status !== undefined) add('status = ?', filter.status);
+    if (filter.from !== undefined) add('created_at >= ?', filter.from);
+    if (filter.to !== undefined) add('created_at < ?', filter.to);
+    if (after !== undefined) {
+      const at = new Date(after.key);
+      if (Number.isNaN(at.getTime()) || !UUID_TEXT.test(after.id))
+        throw new CommonError(ErrorKind.InvalidInput, CommonErrorCode.InvalidCursor, 'cursor is not one this API returned.');
+      parameters.push(at, after.id);
+      conditions.push(`(created_at, id) < ($${parameters.length - 1}, $${parameters.length}::uuid)`);
+    }
+    parameters.push(limit + 1);
+    const rows: TransferRow[] = await this.dataSource.query(
+      `SELECT * FROM ledger_transfers ${conditions.length > 0 ? `WHERE ${conditions.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT $${parameters.length}`,
+      parameters,
+    );
+    return toPage(rows, limit, (row) => ({ key: row.created_at.toISOString(), id: row.id }), transferFromRow);
+  }
+
+  /** Totals per currency: debits equal credits, posted and pending alike, or the ledger is broken. */
+  async trialBalance(): Promise<CurrencyTotals[]> {
+    const rows: { currency: string; accounts: string; dp: string; dpo: string; cp: string; cpo: string }[] = await this.dataSource.query(
+      `SELECT currency, count(*)::text AS accounts, sum(debits_pending)::text AS dp, sum(debits_posted)::text AS dpo,
+              sum(credits_pending)::text AS cp, sum(credits_posted)::text AS cpo
+         FROM ledger_accounts GROUP BY currency ORDER BY currency`,
+    );
+    return rows.map((row) => {
+      const totals = {
+        debitsPending: BigInt(row.dp),
+        debitsPosted: BigInt(row.dpo),
+        creditsPending: BigInt(row.cp),
+        creditsPosted: BigInt(row.cpo),
+      };
+      return {
+        currency: row.currency,
+        accounts: Number(row.accounts),
+        ...totals,
+        balanced: totals.debitsPosted === totals.creditsPosted && totals.debitsPending === totals.creditsPending,
+      };
+    });
   }
 
   /**

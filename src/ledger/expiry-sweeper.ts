@@ -1,0 +1,69 @@
+import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { Clock } from '../common/clock/clock.js';
+import { defaultResolutionId } from './ledger.service.js';
+import type { Resolution } from './ledger.types.js';
+import { PostingEngine } from './posting-engine.js';
+
+const SWEEP_INTERVAL_MS = 5_000;
+const SWEEP_BATCH = 500;
+
+/**
+ * Expires pending transfers past their timeout. Safe with several instances: each expiry has the
+ * same id everywhere (derived from the pending transfer), and a pending transfer can be resolved only
+ * once (a unique index), so two sweepers racing for one item both get the one result and the second
+ * changes nothing.
+ */
+@Injectable()
+export class ExpirySweeper implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(ExpirySweeper.name);
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<number> | undefined;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly engine: PostingEngine,
+    private readonly clock: Clock,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.timer = setInterval(() => {
+      if (this.running !== undefined) return;
+      this.running = this.sweep()
+        .catch((error: unknown) => {
+          this.logger.warn({ err: error }, 'expiring pending transfers failed; will try again');
+          return 0;
+        })
+        .finally(() => (this.running = undefined));
+    }, SWEEP_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (this.timer !== undefined) clearInterval(this.timer);
+    await this.running;
+  }
+
+  /** Expires every pending transfer due now, in batches; returns how many this call expired. */
+  async sweep(): Promise<number> {
+    let expired = 0;
+    for (;;) {
+      const due: { id: string }[] = await this.dataSource.query(
+        `SELECT id FROM ledger_transfers WHERE status = 'pending' AND timeout_at <= $1 ORDER BY timeout_at, id LIMIT ${SWEEP_BATCH}`,
+        [this.clock.now()],
+      );
+      if (due.length === 0) return expired;
+      const commands: Resolution[] = due.map((row) => ({
+        type: 'resolve',
+        id: defaultResolutionId(row.id, 'expire'),
+        pendingId: row.id,
+        action: 'expire',
+      }));
+      const results = await this.engine.submit({ commands, linked: false });
+      const applied = results.filter((result) => result.ok && !result.replayed).length;
+      expired += applied;
+      // Every due row was resolved by this call or by another instance; if none changed, stop rather than spin.
+      if (applied === 0 || due.length < SWEEP_BATCH) return expired;
+    }
+  }
+}
