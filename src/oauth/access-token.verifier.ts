@@ -8,8 +8,8 @@ import { OAuthError } from './oauth.errors.js';
 import { ACCESS_TOKEN_ALGORITHM } from './key-store.js';
 import { isClientType } from './scopes.js';
 
-/** Algorithms accepted for DPoP proofs (asymmetric only; `none` and HMAC never). */
-const DPOP_ALGORITHMS = ['ES256', 'ES384', 'EdDSA', 'PS256', 'RS256'];
+/** Algorithms accepted for DPoP proofs: the same as the authorization server's (asymmetric only; never `none` or HMAC). */
+export const DPOP_ALGORITHMS = ['ES256', 'EdDSA'];
 const DPOP_PROOF_MAX_AGE_SECONDS = 60;
 const DPOP_REPLAY_CACHE_LIMIT = 100_000;
 /** Verified tokens kept in memory, so a client calling again with the same token skips the signature check. */

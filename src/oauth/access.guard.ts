@@ -1,10 +1,10 @@
-import { type ExecutionContext, Injectable } from '@nestjs/common';
+import { type CanActivate, type ExecutionContext, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { AuthGuard } from '@nestjs/passport';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import passport from 'passport';
 import type { Principal } from '../common/principal.js';
 import { ACCESS_METADATA, type AccessRule, describeRule } from './access.decorators.js';
-import { ACCESS_TOKEN_STRATEGY } from './access-token.strategy.js';
+import { AccessTokenStrategy } from './access-token.strategy.js';
 import { OAuthError } from './oauth.errors.js';
 
 /** The access rule of a handler: its own, else its controller's. */
@@ -17,30 +17,44 @@ export function accessRuleOf(reflector: Reflector, context: ExecutionContext): A
  * caller kind satisfy the route's rule. A route with no rule is refused (start-up refuses it first).
  */
 @Injectable()
-export class AccessGuard extends AuthGuard(ACCESS_TOKEN_STRATEGY) {
-  constructor(private readonly reflector: Reflector) {
-    super();
-  }
+export class AccessGuard implements CanActivate {
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly strategy: AccessTokenStrategy,
+  ) {}
 
-  override async canActivate(context: ExecutionContext): Promise<boolean> {
+  async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http') return true;
     const rule = accessRuleOf(this.reflector, context);
     if (rule === undefined) throw new Error(`${context.getClass().name}.${context.getHandler().name} declares no access rule`);
     if (rule.public) return true;
-    await super.canActivate(context);
-    const request = context.switchToHttp().getRequest<FastifyRequest & { user?: Principal }>();
-    const principal = request.user;
-    if (principal === undefined) throw OAuthError.tokenMissing();
+    const http = context.switchToHttp();
+    const request = http.getRequest<FastifyRequest>();
+    const principal = await this.authenticate(request, http.getResponse<FastifyReply>());
     request.principal = principal;
     enforceRule(rule, principal);
     return true;
   }
 
-  /** Passport's outcome: our verifier's errors pass through unchanged; anything else is a missing token. */
-  override handleRequest<TUser = Principal>(error: unknown, user: TUser | false): TUser {
-    if (error) throw error;
-    if (!user) throw OAuthError.tokenMissing();
-    return user;
+  /**
+   * Runs this application's own strategy instance through passport. Not `AuthGuard('access-token')`:
+   * passport keeps strategies by name in one registry per process, so when a second application starts
+   * in the same process (tests do this; so could any tool embedding the app) its strategy replaces the
+   * first one's, and the first application then verifies tokens with the second one's keys, issuer and
+   * audience. A fresh object per request, as passport makes for a named strategy, keeps concurrent
+   * requests apart (passport sets its success and failure actions on the strategy object it is given).
+   * Our verifier's errors pass through unchanged; any other outcome is a missing token.
+   */
+  private authenticate(request: FastifyRequest, reply: FastifyReply): Promise<Principal> {
+    return new Promise<Principal>((resolve, reject) => {
+      const strategy = Object.create(this.strategy) as AccessTokenStrategy;
+      const middleware = passport.authenticate(strategy, { session: false }, (error: unknown, user: Principal | false | undefined) => {
+        if (error) reject(error instanceof Error ? error : new Error(String(error)));
+        else if (!user) reject(OAuthError.tokenMissing());
+        else resolve(user);
+      }) as (request: unknown, response: unknown, next: (error?: unknown) => void) => void;
+      middleware(request, reply, (error?: unknown) => reject(error instanceof Error ? error : OAuthError.tokenMissing()));
+    });
   }
 }
 

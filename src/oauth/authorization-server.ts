@@ -8,7 +8,7 @@ import { CommonError } from '../common/errors/domain-error.js';
 import { RateLimit } from '../common/rate-limit/rate-limiter.js';
 import { AppConfig } from '../config/app-config.js';
 import { UsersService } from '../users/users.service.js';
-import { AccessTokenVerifier, apiAudience } from './access-token.verifier.js';
+import { AccessTokenVerifier, apiAudience, DPOP_ALGORITHMS } from './access-token.verifier.js';
 import { ClientRegistry, clientSecretMatches } from './client-registry.js';
 import { ACCESS_TOKEN_ALGORITHM, KeyStore } from './key-store.js';
 import { createOidcAdapter, purgeExpiredOidcPayloads } from './oidc-adapter.js';
@@ -16,7 +16,6 @@ import { ALL_SCOPES, isClientType } from './scopes.js';
 
 /** Paths the authorization server answers itself (before Fastify parses a body). */
 const AUTHORIZATION_SERVER_PATHS = /^\/(?:oauth\/|\.well-known\/(?:openid-configuration|oauth-authorization-server)(?:$|\?))/;
-const DPOP_ALGORITHMS = ['ES256', 'EdDSA'];
 const PURGE_INTERVAL_MS = 15 * 60 * 1000;
 
 interface ClientExtras {
@@ -98,6 +97,7 @@ export class AuthorizationServer implements OnApplicationShutdown {
     const ttl = this.config.oauth;
     const users = this.users;
     const dataSource = this.dataSource;
+    const clock = this.clock;
     const policy = interactionPolicy.base();
     return {
       adapter: createOidcAdapter(this.dataSource, this.clients, this.clock),
@@ -188,7 +188,7 @@ export class AuthorizationServer implements OnApplicationShutdown {
           `SELECT id FROM oidc_payloads
             WHERE type = 'Grant' AND account_id = $1 AND payload->>'clientId' = $2 AND (expires_at IS NULL OR expires_at > $3)
             ORDER BY expires_at DESC NULLS FIRST LIMIT 1`,
-          [accountId, clientId, new Date()],
+          [accountId, clientId, clock.now()],
         );
         return rows[0] ? ctx.oidc.provider.Grant.find(rows[0].id) : undefined;
       },

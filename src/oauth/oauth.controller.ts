@@ -33,8 +33,12 @@ export class AdminController {
   @Post('clients')
   @ClientScopes('admin')
   @HttpCode(201)
-  @Idempotent()
-  @ApiOperation({ summary: 'Register an OAuth client', description: 'The client secret, if any, is in this response only.' })
+  // The secret is shown once: a replay of this request (same Idempotency-Key) answers clientSecret: null.
+  @Idempotent({ withheldOnReplay: ['clientSecret'] })
+  @ApiOperation({
+    summary: 'Register an OAuth client',
+    description: 'The client secret, if any, is in this response only; a replay with the same Idempotency-Key answers it as null.',
+  })
   @ApiCreatedResponse({ type: ClientResponse })
   async createClient(@Body() body: CreateClientRequest, @Principal() principal: Principal): Promise<ClientResponse> {
     const { client, clientSecret } = await this.registry.createClient(

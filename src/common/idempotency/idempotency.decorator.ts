@@ -9,6 +9,9 @@ import { IDEMPOTENT_METADATA, type IdempotentOptions } from './idempotency.metad
  */
 export const Idempotent = (options: IdempotentOptions = {}): MethodDecorator =>
   applyDecorators(
-    SetMetadata(IDEMPOTENT_METADATA, { required: options.required ?? true } satisfies IdempotentOptions),
+    SetMetadata(IDEMPOTENT_METADATA, {
+      required: options.required ?? true,
+      withheldOnReplay: options.withheldOnReplay ?? [],
+    } satisfies IdempotentOptions),
     UseInterceptors(IdempotencyInterceptor),
   );

@@ -63,8 +63,11 @@ export class IdempotencyInterceptor implements NestInterceptor {
       mergeMap((body: unknown) =>
         from(
           (async () => {
-            // Keep exactly what the client will read: the JSON form of the body.
-            const stored: unknown = body === undefined ? null : JSON.parse(JSON.stringify(body));
+            // Keep exactly what the client will read (the JSON form of the body), less what is shown only once.
+            const stored: unknown = withholdFields(
+              body === undefined ? null : JSON.parse(JSON.stringify(body)),
+              options.withheldOnReplay ?? [],
+            );
             await this.keys.complete(identity, claim.lockedAt, reply.statusCode, stored);
             return body;
           })(),
@@ -89,4 +92,12 @@ export class IdempotencyInterceptor implements NestInterceptor {
       ),
     );
   }
+}
+
+/** `body` with each of `fields` (top-level) set to null, when it is a JSON object that has them. */
+function withholdFields(body: unknown, fields: readonly string[]): unknown {
+  if (fields.length === 0 || typeof body !== 'object' || body === null || Array.isArray(body)) return body;
+  const kept: Record<string, unknown> = { ...(body as Record<string, unknown>) };
+  for (const field of fields) if (field in kept) kept[field] = null;
+  return kept;
 }

@@ -115,7 +115,7 @@ export class ClientResponse {
   dpopBound!: boolean;
   @ApiProperty({ format: 'date-time' })
   createdAt!: string;
-  @ApiProperty({ nullable: true, description: 'Shown once, now; only its hash is kept.' })
+  @ApiProperty({ nullable: true, description: 'Shown once, now; only its hash is kept (a replay of the request answers null).' })
   clientSecret!: string | null;
 }
 
