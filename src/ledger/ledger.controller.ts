@@ -65,6 +65,27 @@ export class LedgerController {
     return accountJson(account);
   }
 
+  @Post('accounts/:id/close')
+  @Scopes('ledger:write')
+  @HttpCode(200)
+  @Idempotent({ required: false })
+  @ApiOperation({ summary: 'Close an account', description: 'No new transfers may touch it; refused while it has pending amounts.' })
+  async closeAccount(@Param() params: IdParam, @Principal() principal: Principal) {
+    const before = await this.ledger.findAccount(params.id);
+    const account = await this.ledger.closeAccount(params.id);
+    if (account === null) throw accountNotFound();
+    if (before?.closedAt === null) {
+      await this.audit.record({
+        actor: principal,
+        action: 'ledger.account.closed',
+        resourceType: 'ledger_account',
+        resourceId: account.id,
+        outcome: 'success',
+      });
+    }
+    return accountJson(account);
+  }
+
   @Post('transfers')
   @Scopes('ledger:write')
   @HttpCode(200)

@@ -3,6 +3,7 @@ import { DomainError, type DomainErrorOptions, ErrorKind } from '../common/error
 export enum LedgerErrorCode {
   AccountNotFound = 'ACCOUNT_NOT_FOUND',
   AccountClosed = 'ACCOUNT_CLOSED',
+  AccountHasPending = 'ACCOUNT_HAS_PENDING',
   AccountCodeTaken = 'ACCOUNT_CODE_TAKEN',
   AccountsMustDiffer = 'ACCOUNTS_MUST_DIFFER',
   CurrencyMismatch = 'CURRENCY_MISMATCH',
@@ -25,6 +26,7 @@ export enum LedgerErrorCode {
 const KIND: Record<LedgerErrorCode, ErrorKind> = {
   [LedgerErrorCode.AccountNotFound]: ErrorKind.Unprocessable,
   [LedgerErrorCode.AccountClosed]: ErrorKind.Unprocessable,
+  [LedgerErrorCode.AccountHasPending]: ErrorKind.Conflict,
   [LedgerErrorCode.AccountCodeTaken]: ErrorKind.Conflict,
   [LedgerErrorCode.AccountsMustDiffer]: ErrorKind.Unprocessable,
   [LedgerErrorCode.CurrencyMismatch]: ErrorKind.Unprocessable,

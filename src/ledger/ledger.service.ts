@@ -154,6 +154,34 @@ export class LedgerService {
     return { account: existing, created: false };
   }
 
+  /**
+   * Closes an account: no new transfer may touch it (pending ones may still be resolved). Refused while
+   * it has pending amounts; closing a closed account returns it unchanged.
+   */
+  async closeAccount(id: string): Promise<Account | null> {
+    return this.dataSource.transaction(async (manager) => {
+      const rows: Parameters<typeof accountFromRow>[0][] = await manager.query('SELECT * FROM ledger_accounts WHERE id = $1 FOR UPDATE', [
+        id,
+      ]);
+      const row = rows[0];
+      if (row === undefined) return null;
+      const account = accountFromRow(row);
+      if (account.closedAt !== null) return account;
+      if (account.debitsPending !== 0n || account.creditsPending !== 0n) {
+        throw new LedgerError(LedgerErrorCode.AccountHasPending, `Account ${account.code} has pending transfers; resolve them first.`, {
+          extensions: { accountId: id },
+        });
+      }
+      // TypeORM answers UPDATE ... RETURNING with [rows, count].
+      const [closed]: [Parameters<typeof accountFromRow>[0][], number] = await manager.query(
+        'UPDATE ledger_accounts SET closed_at = $2 WHERE id = $1 RETURNING *',
+        [id, this.clock.now()],
+      );
+      if (closed[0] === undefined) throw new Error(`account ${id} vanished while closing`);
+      return accountFromRow(closed[0]);
+    });
+  }
+
   async findAccount(id: string, manager?: EntityManager): Promise<Account | null> {
     const rows: Parameters<typeof accountFromRow>[0][] = await (manager ?? this.dataSource.manager).query(
       'SELECT * FROM ledger_accounts WHERE id = $1',

@@ -195,6 +195,7 @@ export class PostingEngine implements OnApplicationShutdown {
   private readonly logger = new Logger(PostingEngine.name);
   private queue: { group: CommandGroup; resolve: (results: CommandResult[]) => void; reject: (error: unknown) => void }[] = [];
   private queuedCommands = 0;
+  /** The running flush loop, if any (awaited at shutdown). */
   private flushing: Promise<void> | undefined;
   private stopped = false;
 
@@ -216,7 +217,20 @@ export class PostingEngine implements OnApplicationShutdown {
     return new Promise((resolve, reject) => {
       this.queue.push({ group, resolve, reject });
       this.queuedCommands += group.commands.length;
-      this.flushing ??= this.flushLoop().finally(() => (this.flushing = undefined));
+      this.startFlushing();
+    });
+  }
+
+  /**
+   * Starts the flush loop unless it runs. When it ends it looks at the queue once more: a submission
+   * that arrived after the loop's last look, but before the loop was marked finished, would otherwise
+   * wait forever.
+   */
+  private startFlushing(): void {
+    if (this.flushing !== undefined) return;
+    this.flushing = this.flushLoop().finally(() => {
+      this.flushing = undefined;
+      if (this.queue.length > 0) this.startFlushing();
     });
   }
 

@@ -237,6 +237,24 @@ describe('the ledger API', () => {
     expect(bad.body.code).toBe('INVALID_CURSOR');
   });
 
+  it('closes an account to new transfers, but not while it has pending amounts', async () => {
+    const funding = await openAccount('external:bank6:CNY');
+    const wallet = await openAccount('user:api-6:wallet');
+    const holdId = uuidv7();
+    await transfers({ transfers: [{ id: holdId, debitAccountId: funding.id, creditAccountId: wallet.id, amountMinor: 10, currency: 'CNY', code: 'top_up', pending: true }] });
+    const refused = await t.http().post(`/v1/ledger/accounts/${wallet.id}/close`).set(as(platform)).send({});
+    expect(refused.status).toBe(409);
+    expect(refused.body.code).toBe('ACCOUNT_HAS_PENDING');
+    await t.http().post(`/v1/ledger/transfers/${holdId}/void`).set(as(platform)).send({}).expect(200);
+    const closed = await t.http().post(`/v1/ledger/accounts/${wallet.id}/close`).set(as(platform)).send({});
+    expect(closed.status).toBe(200);
+    expect(closed.body.closedAt).toEqual(expect.any(String));
+    const after = await transfers({ transfers: [{ id: uuidv7(), debitAccountId: funding.id, creditAccountId: wallet.id, amountMinor: 1, currency: 'CNY', code: 'top_up' }] });
+    expect(after.body.results[0].error.code).toBe('ACCOUNT_CLOSED');
+    const missing = await t.http().post(`/v1/ledger/accounts/${uuidv7()}/close`).set(as(platform)).send({});
+    expect(missing.status).toBe(404);
+  });
+
   it('balances every currency in the trial balance', async () => {
     const response = await t.http().get('/v1/ledger/trial-balance').set(as(compliance));
     expect(response.status).toBe(200);

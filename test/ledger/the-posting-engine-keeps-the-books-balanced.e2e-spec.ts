@@ -5,6 +5,7 @@ import { LedgerService } from '../../src/ledger/ledger.service.js';
 import type { Account, CommandResult, LedgerCommand, NewTransfer } from '../../src/ledger/ledger.types.js';
 import { expectLedgerInvariants } from '../support/ledger-invariants.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
+import { testServerUrl } from '../support/test-database.js';
 
 function transfer(debit: Account, credit: Account, amount: bigint, extra: Partial<NewTransfer> = {}): NewTransfer {
   return {
@@ -179,5 +180,44 @@ describe('the posting engine', () => {
       /only with a new entry/,
     );
     await expect(t.dataSource.query('TRUNCATE ledger_entries CASCADE')).rejects.toThrow(/append-only/);
+  });
+});
+
+const onServer = testServerUrl() === undefined ? describe.skip : describe;
+onServer('two instances on one database', () => {
+  let first: TestApp;
+  let second: TestApp;
+  beforeAll(async () => {
+    first = await startTestApp();
+    second = await startTestApp({ shareDatabaseWith: first });
+  });
+  afterAll(async () => {
+    await expectLedgerInvariants(first.dataSource);
+    await second.close();
+    await first.close();
+  });
+
+  it('settle concurrent transfers on the same accounts exactly, and close accounts to new transfers', async () => {
+    const [a, b] = [first.app.get(LedgerService), second.app.get(LedgerService)] as const;
+    const funding = (await a.openAccount({ code: 'external:shared:CNY', currency: 'CNY' })).account;
+    const wallet = (await b.openAccount({ code: 'user:shared:wallet', currency: 'CNY', debitsMustNotExceedCredits: true })).account;
+    const shop = (await a.openAccount({ code: 'merchant:shared:available', currency: 'CNY' })).account;
+    okTransfer((await a.submit([transfer(funding, wallet, 3_000n)]))[0]);
+    // 300 payments of 20 through both instances at once: exactly 150 fit.
+    const results = await Promise.all(
+      Array.from({ length: 300 }, (_, index) => (index % 2 === 0 ? a : b).submit([transfer(wallet, shop, 20n)])),
+    );
+    expect(results.filter(([result]) => result?.ok).length).toBe(150);
+    expect(results.filter(([result]) => errorCode(result) === 'EXCEEDS_CREDITS').length).toBe(150);
+    // The same id sent through both instances at once is applied once.
+    const twice = transfer(funding, wallet, 7n);
+    const [viaA, viaB] = await Promise.all([a.submit([twice]), b.submit([twice])]);
+    expect([viaA[0]?.ok, viaB[0]?.ok]).toEqual([true, true]);
+    expect([viaA[0], viaB[0]].filter((result) => result?.ok && result.replayed)).toHaveLength(1);
+    const closed = await b.closeAccount(shop.id);
+    expect(closed?.closedAt).not.toBeNull();
+    expect(errorCode((await a.submit([transfer(wallet, shop, 1n)]))[0])).toBe('ACCOUNT_CLOSED');
+    const account = await a.findAccount(wallet.id);
+    expect(account).toMatchObject({ debitsPosted: 3_000n, creditsPosted: 3_007n });
   });
 });

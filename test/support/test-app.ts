@@ -26,6 +26,8 @@ export interface StartTestAppOptions {
   readonly env?: Record<string, string>;
   readonly extraModules?: readonly (Type | DynamicModule)[];
   readonly clock?: Clock;
+  /** Run a second instance on the first one's database (a PostgreSQL server only); it does not drop it. */
+  readonly shareDatabaseWith?: TestApp;
 }
 
 /**
@@ -33,7 +35,11 @@ export interface StartTestAppOptions {
  * TEST_DATABASE_URL or DATABASE_URL is set, embedded PGlite otherwise), listening on loopback.
  */
 export async function startTestApp(options: StartTestAppOptions = {}): Promise<TestApp> {
-  const database = await createTestDatabase();
+  const shared = options.shareDatabaseWith?.config.database.url;
+  if (options.shareDatabaseWith !== undefined && options.shareDatabaseWith.config.database.mode !== 'external') {
+    throw new Error('instances can share only a PostgreSQL server database');
+  }
+  const database = shared === undefined ? await createTestDatabase() : { url: shared, drop: async () => {} };
   // The issuer and DPoP's htu are absolute URLs: the app must know its own port before it starts.
   const port = await freePort();
   const config = AppConfig.fromEnvironment({
