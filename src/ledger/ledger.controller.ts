@@ -19,7 +19,9 @@ import {
   VoidRequest,
 } from './dto/ledger.dto.js';
 import { LedgerError, LedgerErrorCode } from './ledger.errors.js';
-import { accountJson, entryJson, resultJson, transferJson } from './ledger.presenters.js';
+import { CheckpointService } from './checkpoints.js';
+import { LedgerVerifier } from './ledger-verifier.js';
+import { accountJson, checkpointJson, entryJson, resultJson, transferJson, verificationJson } from './ledger.presenters.js';
 import { defaultResolutionId, LedgerService } from './ledger.service.js';
 import type { CommandResult, Resolution } from './ledger.types.js';
 
@@ -40,6 +42,8 @@ export class LedgerController {
   constructor(
     private readonly ledger: LedgerService,
     private readonly audit: AuditService,
+    private readonly checkpoints: CheckpointService,
+    private readonly verifier: LedgerVerifier,
   ) {}
 
   @Post('accounts')
@@ -233,6 +237,47 @@ export class LedgerController {
     const transfer = await this.ledger.findTransfer(params.id);
     if (transfer === null) throw new LedgerError(LedgerErrorCode.TransferNotFound, 'No transfer with this id.');
     return transferJson(transfer);
+  }
+
+  @Get('checkpoints')
+  @AnyScope('ledger:write', 'audit:read')
+  @ApiOperation({
+    summary: 'Checkpoints, newest first',
+    description: "Each commits every account's head in a Merkle root, chained to the one before.",
+  })
+  async listCheckpoints(@Query() query: PageQuery) {
+    const page = await this.checkpoints.list(query.limit, query.cursor);
+    return { data: page.data.map(checkpointJson), nextCursor: page.nextCursor };
+  }
+
+  @Post('checkpoints')
+  @Scopes('ledger:write')
+  @HttpCode(201)
+  @Idempotent({ required: false })
+  @ApiOperation({ summary: 'Make a checkpoint now' })
+  async createCheckpoint(@Principal() principal: Principal) {
+    return checkpointJson(await this.checkpoints.create({ actor: principal }));
+  }
+
+  @Post('verifications')
+  @AnyScope('ledger:write', 'audit:read')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Verify the whole ledger',
+    description:
+      "Recomputes every hash chain, balance, transfer's entries, currency total and checkpoint, streaming through the tables in bounded memory, and names the first broken entry of each account.",
+  })
+  async verify(@Principal() principal: Principal) {
+    const report = await this.verifier.verify();
+    await this.audit.record({
+      actor: principal,
+      action: 'ledger.verification.run',
+      resourceType: 'ledger',
+      outcome: report.ok ? 'success' : 'failure',
+      problemCode: report.ok ? null : 'LEDGER_VERIFICATION_FAILED',
+      details: { entriesChecked: report.entriesChecked, problemCount: report.problemCount, durationMs: report.durationMs },
+    });
+    return verificationJson(report);
   }
 
   @Get('trial-balance')

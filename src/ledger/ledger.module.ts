@@ -1,7 +1,9 @@
 import { Module } from '@nestjs/common';
 import { AuditModule } from '../audit/audit.module.js';
+import { CheckpointService, PeriodicCheckpointer } from './checkpoints.js';
 import { ExpirySweeper } from './expiry-sweeper.js';
 import { LedgerController } from './ledger.controller.js';
+import { LedgerVerifier } from './ledger-verifier.js';
 import { LedgerService } from './ledger.service.js';
 import { PostingEngine } from './posting-engine.js';
 
@@ -9,7 +11,7 @@ import { PostingEngine } from './posting-engine.js';
 @Module({
   imports: [AuditModule],
   controllers: [LedgerController],
-  providers: [PostingEngine, LedgerService, ExpirySweeper],
-  exports: [LedgerService],
+  providers: [PostingEngine, LedgerService, ExpirySweeper, LedgerVerifier, CheckpointService, PeriodicCheckpointer],
+  exports: [LedgerService, LedgerVerifier, CheckpointService],
 })
 export class LedgerModule {}

@@ -1,3 +1,5 @@
+import type { Checkpoint } from './checkpoints.js';
+import type { VerificationReport } from './ledger-verification.js';
 import type { Entry } from './ledger.service.js';
 import type { Account, CommandResult, Transfer } from './ledger.types.js';
 
@@ -69,4 +71,49 @@ export function resultJson(id: string, result: CommandResult) {
   if (result.ok)
     return { id, status: result.replayed ? ('replayed' as const) : ('created' as const), transfer: transferJson(result.transfer) };
   return { id, status: 'failed' as const, error: { code: result.error.code, detail: result.error.detail, ...result.error.extensions } };
+}
+
+export function checkpointJson(checkpoint: Checkpoint) {
+  return {
+    number: checkpoint.number.toString(),
+    merkleRoot: checkpoint.merkleRoot,
+    accountCount: checkpoint.accountCount.toString(),
+    entryCount: checkpoint.entryCount.toString(),
+    prevHash: checkpoint.prevHash,
+    hash: checkpoint.hash,
+    createdAt: checkpoint.createdAt.toISOString(),
+  };
+}
+
+export function verificationJson(report: VerificationReport) {
+  return {
+    ok: report.ok,
+    startedAt: report.startedAt.toISOString(),
+    finishedAt: report.finishedAt.toISOString(),
+    durationMs: report.durationMs,
+    accountsChecked: report.accountsChecked,
+    entriesChecked: report.entriesChecked,
+    transfersChecked: report.transfersChecked,
+    checkpointsChecked: report.checkpointsChecked,
+    problemCount: report.problemCount,
+    problemsOmitted: report.problemsOmitted,
+    problems: report.problems.map((problem) => ({
+      kind: problem.kind,
+      accountId: problem.accountId ?? null,
+      seq: problem.seq?.toString() ?? null,
+      transferId: problem.transferId ?? null,
+      checkpointNumber: problem.checkpointNumber?.toString() ?? null,
+      currency: problem.currency ?? null,
+      detail: problem.detail,
+    })),
+    firstBrokenEntryByAccount: report.firstBrokenEntryByAccount.map((broken) => ({
+      accountId: broken.accountId,
+      accountCode: broken.accountCode,
+      seq: broken.seq.toString(),
+      reason: broken.reason,
+      detail: broken.detail,
+      laterBrokenEntries: broken.laterBrokenEntries,
+    })),
+    brokenAccountsOmitted: report.brokenAccountsOmitted,
+  };
 }

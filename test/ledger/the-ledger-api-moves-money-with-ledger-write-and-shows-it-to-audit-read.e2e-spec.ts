@@ -241,7 +241,19 @@ describe('the ledger API', () => {
     const funding = await openAccount('external:bank6:CNY');
     const wallet = await openAccount('user:api-6:wallet');
     const holdId = uuidv7();
-    await transfers({ transfers: [{ id: holdId, debitAccountId: funding.id, creditAccountId: wallet.id, amountMinor: 10, currency: 'CNY', code: 'top_up', pending: true }] });
+    await transfers({
+      transfers: [
+        {
+          id: holdId,
+          debitAccountId: funding.id,
+          creditAccountId: wallet.id,
+          amountMinor: 10,
+          currency: 'CNY',
+          code: 'top_up',
+          pending: true,
+        },
+      ],
+    });
     const refused = await t.http().post(`/v1/ledger/accounts/${wallet.id}/close`).set(as(platform)).send({});
     expect(refused.status).toBe(409);
     expect(refused.body.code).toBe('ACCOUNT_HAS_PENDING');
@@ -249,10 +261,41 @@ describe('the ledger API', () => {
     const closed = await t.http().post(`/v1/ledger/accounts/${wallet.id}/close`).set(as(platform)).send({});
     expect(closed.status).toBe(200);
     expect(closed.body.closedAt).toEqual(expect.any(String));
-    const after = await transfers({ transfers: [{ id: uuidv7(), debitAccountId: funding.id, creditAccountId: wallet.id, amountMinor: 1, currency: 'CNY', code: 'top_up' }] });
+    const after = await transfers({
+      transfers: [
+        { id: uuidv7(), debitAccountId: funding.id, creditAccountId: wallet.id, amountMinor: 1, currency: 'CNY', code: 'top_up' },
+      ],
+    });
     expect(after.body.results[0].error.code).toBe('ACCOUNT_CLOSED');
     const missing = await t.http().post(`/v1/ledger/accounts/${uuidv7()}/close`).set(as(platform)).send({});
     expect(missing.status).toBe(404);
+  });
+
+  it('makes checkpoints on demand and verifies the whole ledger for compliance', async () => {
+    const made = await t.http().post('/v1/ledger/checkpoints').set(as(platform)).send({});
+    expect(made.status).toBe(201);
+    expect(made.body).toMatchObject({ number: '1', prevHash: '0'.repeat(64), merkleRoot: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    const second = await t.http().post('/v1/ledger/checkpoints').set(as(platform)).send({});
+    expect(second.body).toMatchObject({ number: '2', prevHash: made.body.hash });
+    const listed = await t.http().get('/v1/ledger/checkpoints?limit=1').set(as(compliance));
+    expect(listed.body.data.map((checkpoint: { number: string }) => checkpoint.number)).toEqual(['2']);
+    expect(listed.body.nextCursor).toEqual(expect.any(String));
+    const refused = await t.http().post('/v1/ledger/checkpoints').set(as(compliance)).send({});
+    expect(refused.status).toBe(403);
+    const report = await t.http().post('/v1/ledger/verifications').set(as(compliance)).send({});
+    expect(report.status).toBe(200);
+    expect(report.body).toMatchObject({ ok: true, problemCount: 0, checkpointsChecked: 2, firstBrokenEntryByAccount: [] });
+    expect(report.body.entriesChecked).toBeGreaterThan(10);
+    const audited: { action: string }[] = await t.dataSource.query(
+      `SELECT action FROM audit_events WHERE action IN ('ledger.verification.run', 'ledger.checkpoint.created')`,
+    );
+    expect(audited.map((row) => row.action).sort()).toEqual([
+      'ledger.checkpoint.created',
+      'ledger.checkpoint.created',
+      'ledger.verification.run',
+    ]);
+    const merchantTry = await t.http().post('/v1/ledger/verifications').set(as(merchant)).send({});
+    expect(merchantTry.status).toBe(403);
   });
 
   it('balances every currency in the trial balance', async () => {
