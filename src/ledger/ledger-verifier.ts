@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { Injectable } from '@nestjs/common';
 import { DataSource, type QueryRunner } from 'typeorm';
 import { Clock } from '../common/clock/clock.js';
-import { type EntrySide, transferDigest } from './ledger-hashing.js';
+import { transferDigest } from './ledger-hashing.js';
 import {
   AccountChainCheck,
   type AccountUnderCheck,
@@ -20,7 +20,7 @@ import {
 } from './ledger-verification.js';
 import { LedgerError, LedgerErrorCode } from './ledger.errors.js';
 import type { TransferKind, TransferStatus } from './ledger.types.js';
-import { accountFromRow, transferFromRow, type TransferRow } from './posting-engine.js';
+import { type AccountRow, accountFromRow, type EntryRow, entryFromRow, transferFromRow, type TransferRow } from './posting-engine.js';
 
 export type { VerificationProblem, VerificationProblemKind, VerificationReport } from './ledger-verification.js';
 
@@ -30,24 +30,6 @@ export const MAX_VERIFICATION_PAGE_SIZE = 10_000;
 export interface VerifyOptions {
   /** Rows a query reads at most (1 to MAX_VERIFICATION_PAGE_SIZE). Tests set it small to cross page boundaries. */
   readonly pageSize?: number;
-}
-
-type AccountRow = Parameters<typeof accountFromRow>[0];
-
-interface EntryRow {
-  account_id: string;
-  seq: string;
-  transfer_id: string;
-  side: EntrySide;
-  pending_delta: string;
-  posted_delta: string;
-  debits_pending: string;
-  debits_posted: string;
-  credits_pending: string;
-  credits_posted: string;
-  prev_hash: string;
-  hash: string;
-  created_at: Date;
 }
 
 interface TransferLinkRow {
@@ -81,24 +63,6 @@ interface HeadRow {
 }
 
 const TRANSFER_LINK_COLUMNS = 'id, kind, debit_account_id, credit_account_id, amount, currency, status, pending_id, resolved_by';
-
-function entryFromRow(row: EntryRow): StoredEntry {
-  return {
-    accountId: row.account_id,
-    seq: BigInt(row.seq),
-    transferId: row.transfer_id,
-    side: row.side,
-    pendingDelta: BigInt(row.pending_delta),
-    postedDelta: BigInt(row.posted_delta),
-    debitsPending: BigInt(row.debits_pending),
-    debitsPosted: BigInt(row.debits_posted),
-    creditsPending: BigInt(row.credits_pending),
-    creditsPosted: BigInt(row.credits_posted),
-    prevHash: row.prev_hash,
-    hash: row.hash,
-    createdAt: row.created_at,
-  };
-}
 
 function linkFromRow(row: TransferLinkRow): TransferLink {
   return {

@@ -1,7 +1,6 @@
 import type { Checkpoint } from './checkpoints.js';
 import type { VerificationReport } from './ledger-verification.js';
-import type { Entry } from './ledger.service.js';
-import type { Account, CommandResult, Transfer } from './ledger.types.js';
+import type { Account, CommandResult, Entry, Transfer } from './ledger.types.js';
 
 /** JSON forms of the ledger's records: amounts as strings of minor units (exact in every client), times as RFC 3339. */
 

@@ -8,8 +8,16 @@ import { isCurrencyCode } from '../common/money/currency.js';
 import { decodeCursor, type Page, toPage } from '../common/pagination/cursor.js';
 import { GENESIS_HASH } from './ledger-hashing.js';
 import { LedgerError, LedgerErrorCode } from './ledger.errors.js';
-import type { Account, Balances, CommandResult, LedgerCommand, Transfer, TransferStatus } from './ledger.types.js';
-import { accountFromRow, PostingEngine, transferFromRow, type TransferRow } from './posting-engine.js';
+import type { Account, Balances, CommandResult, Entry, LedgerCommand, Transfer, TransferStatus } from './ledger.types.js';
+import {
+  type AccountRow,
+  accountFromRow,
+  type EntryRow,
+  entryFromRow,
+  PostingEngine,
+  transferFromRow,
+  type TransferRow,
+} from './posting-engine.js';
 
 /** Namespace of the default ids of resolutions: uuidv5("<pendingId>:<action>"). */
 const RESOLUTION_NAMESPACE = '0a8c2b6e-3d57-5e0b-9a43-6c1f2f5d8e21';
@@ -18,50 +26,6 @@ const RESOLUTION_NAMESPACE = '0a8c2b6e-3d57-5e0b-9a43-6c1f2f5d8e21';
 export function defaultResolutionId(pendingId: string, action: 'post' | 'void' | 'expire'): string {
   return uuidv5(`${pendingId}:${action}`, RESOLUTION_NAMESPACE);
 }
-
-export interface Entry extends Balances {
-  readonly accountId: string;
-  readonly seq: bigint;
-  readonly transferId: string;
-  readonly side: 'debit' | 'credit';
-  readonly pendingDelta: bigint;
-  readonly postedDelta: bigint;
-  readonly prevHash: string;
-  readonly hash: string;
-  readonly createdAt: Date;
-}
-
-interface EntryRow {
-  account_id: string;
-  seq: string;
-  transfer_id: string;
-  side: 'debit' | 'credit';
-  pending_delta: string;
-  posted_delta: string;
-  debits_pending: string;
-  debits_posted: string;
-  credits_pending: string;
-  credits_posted: string;
-  prev_hash: string;
-  hash: string;
-  created_at: Date;
-}
-
-const entryFromRow = (row: EntryRow): Entry => ({
-  accountId: row.account_id,
-  seq: BigInt(row.seq),
-  transferId: row.transfer_id,
-  side: row.side,
-  pendingDelta: BigInt(row.pending_delta),
-  postedDelta: BigInt(row.posted_delta),
-  debitsPending: BigInt(row.debits_pending),
-  debitsPosted: BigInt(row.debits_posted),
-  creditsPending: BigInt(row.credits_pending),
-  creditsPosted: BigInt(row.credits_posted),
-  prevHash: row.prev_hash,
-  hash: row.hash,
-  createdAt: row.created_at,
-});
 
 export interface TransferFilter {
   readonly accountId?: string;
@@ -123,7 +87,7 @@ export class LedgerService {
       );
     }
     const runner = manager ?? this.dataSource.manager;
-    const inserted: Parameters<typeof accountFromRow>[0][] = await runner.query(
+    const inserted: AccountRow[] = await runner.query(
       `INSERT INTO ledger_accounts (id, code, currency, debits_must_not_exceed_credits, credits_must_not_exceed_debits, metadata, created_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7)
        ON CONFLICT (code) DO NOTHING
@@ -160,9 +124,7 @@ export class LedgerService {
    */
   async closeAccount(id: string): Promise<Account | null> {
     return this.dataSource.transaction(async (manager) => {
-      const rows: Parameters<typeof accountFromRow>[0][] = await manager.query('SELECT * FROM ledger_accounts WHERE id = $1 FOR UPDATE', [
-        id,
-      ]);
+      const rows: AccountRow[] = await manager.query('SELECT * FROM ledger_accounts WHERE id = $1 FOR UPDATE', [id]);
       const row = rows[0];
       if (row === undefined) return null;
       const account = accountFromRow(row);
@@ -173,28 +135,22 @@ export class LedgerService {
         });
       }
       // TypeORM answers UPDATE ... RETURNING with [rows, count].
-      const [closed]: [Parameters<typeof accountFromRow>[0][], number] = await manager.query(
-        'UPDATE ledger_accounts SET closed_at = $2 WHERE id = $1 RETURNING *',
-        [id, this.clock.now()],
-      );
+      const [closed]: [AccountRow[], number] = await manager.query('UPDATE ledger_accounts SET closed_at = $2 WHERE id = $1 RETURNING *', [
+        id,
+        this.clock.now(),
+      ]);
       if (closed[0] === undefined) throw new Error(`account ${id} vanished while closing`);
       return accountFromRow(closed[0]);
     });
   }
 
   async findAccount(id: string, manager?: EntityManager): Promise<Account | null> {
-    const rows: Parameters<typeof accountFromRow>[0][] = await (manager ?? this.dataSource.manager).query(
-      'SELECT * FROM ledger_accounts WHERE id = $1',
-      [id],
-    );
+    const rows: AccountRow[] = await (manager ?? this.dataSource.manager).query('SELECT * FROM ledger_accounts WHERE id = $1', [id]);
     return rows[0] ? accountFromRow(rows[0]) : null;
   }
 
   async findAccountByCode(code: string, manager?: EntityManager): Promise<Account | null> {
-    const rows: Parameters<typeof accountFromRow>[0][] = await (manager ?? this.dataSource.manager).query(
-      'SELECT * FROM ledger_accounts WHERE code = $1',
-      [code],
-    );
+    const rows: AccountRow[] = await (manager ?? this.dataSource.manager).query('SELECT * FROM ledger_accounts WHERE code = $1', [code]);
     return rows[0] ? accountFromRow(rows[0]) : null;
   }
 
@@ -220,10 +176,9 @@ export class LedgerService {
 
   /** Several accounts read in one statement: one consistent snapshot. Unknown ids are left out. */
   async accounts(ids: readonly string[]): Promise<Account[]> {
-    const rows: Parameters<typeof accountFromRow>[0][] = await this.dataSource.query(
-      'SELECT * FROM ledger_accounts WHERE id = ANY($1::uuid[]) ORDER BY code',
-      [[...new Set(ids)]],
-    );
+    const rows: AccountRow[] = await this.dataSource.query('SELECT * FROM ledger_accounts WHERE id = ANY($1::uuid[]) ORDER BY code', [
+      [...new Set(ids)],
+    ]);
     return rows.map(accountFromRow);
   }
 

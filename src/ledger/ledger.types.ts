@@ -42,6 +42,19 @@ export interface Transfer {
   readonly createdAt: Date;
 }
 
+/** One side of a transfer on one account: a link of the account's hash chain. */
+export interface Entry extends Balances {
+  readonly accountId: string;
+  readonly seq: bigint;
+  readonly transferId: string;
+  readonly side: 'debit' | 'credit';
+  readonly pendingDelta: bigint;
+  readonly postedDelta: bigint;
+  readonly prevHash: string;
+  readonly hash: string;
+  readonly createdAt: Date;
+}
+
 /** Move money now (`pending: false`), or reserve it (`pending: true`) until posted, voided or timed out. */
 export interface NewTransfer {
   readonly type: 'transfer';

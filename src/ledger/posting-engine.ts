@@ -8,6 +8,7 @@ import { LedgerError, LedgerErrorCode } from './ledger.errors.js';
 import {
   type Account,
   type CommandResult,
+  type Entry,
   type LedgerCommand,
   MAX_BATCH_COMMANDS,
   MAX_METADATA_BYTES,
@@ -34,7 +35,7 @@ const MAX_AMOUNT = BigInt(Number.MAX_SAFE_INTEGER);
 const BATCH_LIMIT = 2000;
 const BATCH_RETRIES = 3;
 
-interface AccountRow {
+export interface AccountRow {
   id: string;
   code: string;
   currency: string;
@@ -66,6 +67,41 @@ export interface TransferRow {
   resolved_by: string | null;
   linked_batch_id: string | null;
   created_at: Date;
+}
+
+/** An entry as `pg` returns it (bigint columns as strings). */
+export interface EntryRow {
+  account_id: string;
+  seq: string;
+  transfer_id: string;
+  side: 'debit' | 'credit';
+  pending_delta: string;
+  posted_delta: string;
+  debits_pending: string;
+  debits_posted: string;
+  credits_pending: string;
+  credits_posted: string;
+  prev_hash: string;
+  hash: string;
+  created_at: Date;
+}
+
+export function entryFromRow(row: EntryRow): Entry {
+  return {
+    accountId: row.account_id,
+    seq: BigInt(row.seq),
+    transferId: row.transfer_id,
+    side: row.side,
+    pendingDelta: BigInt(row.pending_delta),
+    postedDelta: BigInt(row.posted_delta),
+    debitsPending: BigInt(row.debits_pending),
+    debitsPosted: BigInt(row.debits_posted),
+    creditsPending: BigInt(row.credits_pending),
+    creditsPosted: BigInt(row.credits_posted),
+    prevHash: row.prev_hash,
+    hash: row.hash,
+    createdAt: row.created_at,
+  };
 }
 
 export function accountFromRow(row: AccountRow): Account {
@@ -109,7 +145,7 @@ export function transferFromRow(row: TransferRow): Transfer {
 /** An account as the engine works on it: balances and head move as commands apply. */
 type AccountState = { -readonly [K in keyof Account]: Account[K] };
 
-interface EntryRow {
+interface DraftEntry {
   accountId: string;
   seq: bigint;
   transferId: string;
@@ -131,7 +167,7 @@ interface Draft {
   transfers: Map<string, Transfer>;
   inserts: Transfer[];
   resolutions: Map<string, { status: TransferStatus; resolvedBy: string }>;
-  entries: EntryRow[];
+  entries: DraftEntry[];
 }
 
 function cloneDraft(draft: Draft): Draft {

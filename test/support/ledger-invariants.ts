@@ -1,7 +1,7 @@
 import { expect } from '@jest/globals';
 import type { DataSource } from 'typeorm';
 import { entryHash, GENESIS_HASH, transferDigest } from '../../src/ledger/ledger-hashing.js';
-import { transferFromRow, type TransferRow } from '../../src/ledger/posting-engine.js';
+import { type EntryRow, transferFromRow, type TransferRow } from '../../src/ledger/posting-engine.js';
 
 /**
  * Checks every invariant of the ledger straight from the tables: double entry per currency, stored
@@ -45,21 +45,7 @@ export async function expectLedgerInvariants(dataSource: DataSource): Promise<vo
          OR (credits_must_not_exceed_debits AND credits_pending + credits_posted > debits_posted)`,
   );
   expect(overLimit).toEqual([]);
-  const entries: {
-    account_id: string;
-    seq: string;
-    transfer_id: string;
-    side: 'debit' | 'credit';
-    pending_delta: string;
-    posted_delta: string;
-    debits_pending: string;
-    debits_posted: string;
-    credits_pending: string;
-    credits_posted: string;
-    prev_hash: string;
-    hash: string;
-    created_at: Date;
-  }[] = await dataSource.query('SELECT * FROM ledger_entries ORDER BY account_id, seq');
+  const entries: EntryRow[] = await dataSource.query('SELECT * FROM ledger_entries ORDER BY account_id, seq');
   const transferRows: TransferRow[] = await dataSource.query('SELECT * FROM ledger_transfers');
   const digests = new Map(transferRows.map((row) => [row.id, transferDigest(transferFromRow(row))]));
   const heads: { id: string; head_hash: string }[] = await dataSource.query('SELECT id, head_hash FROM ledger_accounts');
