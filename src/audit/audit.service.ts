@@ -1,9 +1,55 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import { v7 as uuidv7 } from 'uuid';
 import { Clock } from '../common/clock/clock.js';
+import { GroupCommitter, type Settled } from '../common/group-commit.js';
 import { currentRequestContext } from '../common/request-context/request-context.js';
 import { type AuditEventInput, validateAuditEvent } from './audit-event.js';
+
+type ValidEvent = ReturnType<typeof validateAuditEvent>;
+
+/** The columns of one event, in INSERT_EVENT's order. */
+function parametersOf(id: string, occurredAt: Date, valid: ValidEvent): unknown[] {
+  return [
+    id,
+    occurredAt,
+    valid.clientId,
+    valid.clientType,
+    valid.merchantId,
+    valid.userId,
+    valid.scopes,
+    valid.action,
+    valid.resourceType,
+    valid.resourceId,
+    valid.outcome,
+    valid.problemCode,
+    valid.httpStatus,
+    valid.ip,
+    valid.requestId,
+    valid.userAgent,
+    valid.purpose,
+    valid.details === null ? null : JSON.stringify(valid.details),
+  ];
+}
+
+/** Many events in one statement (one commit): the same columns, each an array. */
+const INSERT_EVENTS = `
+  INSERT INTO audit_events (
+    id, occurred_at, client_id, client_type, merchant_id, user_id, scopes, action, resource_type, resource_id,
+    outcome, problem_code, http_status, ip, request_id, user_agent, purpose, details
+  )
+  SELECT e.id, e.occurred_at, e.client_id, e.client_type, e.merchant_id, e.user_id,
+         CASE WHEN e.scopes IS NULL THEN '{}'::text[] ELSE string_to_array(e.scopes, ' ') END,
+         e.action, e.resource_type, e.resource_id, e.outcome, e.problem_code, e.http_status, e.ip::inet, e.request_id,
+         e.user_agent, e.purpose, e.details::jsonb
+    FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::uuid[], $6::uuid[], $7::text[], $8::text[], $9::text[],
+                $10::text[], $11::text[], $12::text[], $13::int[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[])
+      AS e(id, occurred_at, client_id, client_type, merchant_id, user_id, scopes, action, resource_type, resource_id,
+           outcome, problem_code, http_status, ip, request_id, user_agent, purpose, details)
+  RETURNING id`;
+
+/** Events written together by one statement at most. */
+const AUDIT_BATCH_LIMIT = 500;
 
 const INSERT_EVENT = `
   INSERT INTO audit_events (
@@ -17,11 +63,23 @@ const INSERT_EVENT = `
  * refuses it). Sealing into the hash chain happens later, elsewhere; reading is issue 8's.
  */
 @Injectable()
-export class AuditService {
+export class AuditService implements OnApplicationShutdown {
+  /**
+   * Events recorded outside a transaction share one INSERT and one commit with whatever else is being
+   * recorded at that moment (group commit); each caller still waits until its event is committed.
+   */
+  private readonly batcher: GroupCommitter<unknown[], string>;
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.batcher = new GroupCommitter((events) => this.insertMany(events), { maxWeight: AUDIT_BATCH_LIMIT });
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.batcher.stop();
+  }
 
   /**
    * Records one event and returns its id (a UUIDv7). With `manager`, the insert is part of that
@@ -35,27 +93,24 @@ export class AuditService {
   async record(event: AuditEventInput, manager?: EntityManager): Promise<string> {
     const valid = validateAuditEvent(event, currentRequestContext());
     const id = uuidv7();
-    const rows: { id: string }[] = await (manager ?? this.dataSource.manager).query(INSERT_EVENT, [
-      id,
-      this.clock.now(),
-      valid.clientId,
-      valid.clientType,
-      valid.merchantId,
-      valid.userId,
-      valid.scopes,
-      valid.action,
-      valid.resourceType,
-      valid.resourceId,
-      valid.outcome,
-      valid.problemCode,
-      valid.httpStatus,
-      valid.ip,
-      valid.requestId,
-      valid.userAgent,
-      valid.purpose,
-      valid.details === null ? null : JSON.stringify(valid.details),
-    ]);
+    const parameters = parametersOf(id, this.clock.now(), valid);
+    if (manager === undefined) return this.batcher.submit(parameters);
+    const rows: { id: string }[] = await manager.query(INSERT_EVENT, parameters);
     if (rows.length !== 1 || rows[0]?.id !== id) throw new Error('audit event: the insert did not return the event it wrote');
     return id;
+  }
+
+  private async insertMany(events: unknown[][]): Promise<Settled<string>[]> {
+    const column = (index: number) => events.map((event) => event[index]);
+    const rows: { id: string }[] = await this.dataSource.query(INSERT_EVENTS, [
+      ...Array.from({ length: 18 }, (_, index) =>
+        // scopes travel as one space-separated string each (an array of arrays is not a PostgreSQL array).
+        index === 6
+          ? events.map((event) => ((event[6] as string[]).length === 0 ? null : (event[6] as string[]).join(' ')))
+          : column(index),
+      ),
+    ]);
+    if (rows.length !== events.length) throw new Error(`audit events: inserted ${rows.length} of ${events.length}`);
+    return events.map((event) => ({ ok: true, value: event[0] as string }));
   }
 }

@@ -2,6 +2,7 @@ import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { canonicalJson } from '../common/canonical-json.js';
 import { Clock } from '../common/clock/clock.js';
+import { GroupCommitter, type Settled } from '../common/group-commit.js';
 import { isCurrencyCode } from '../common/money/currency.js';
 import { entryHash, type EntrySide, transferDigest } from './ledger-hashing.js';
 import { LedgerError, LedgerErrorCode } from './ledger.errors.js';
@@ -229,94 +230,59 @@ function invalidCommand(command: LedgerCommand): CommandResult | undefined {
 @Injectable()
 export class PostingEngine implements OnApplicationShutdown {
   private readonly logger = new Logger(PostingEngine.name);
-  private queue: { group: CommandGroup; resolve: (results: CommandResult[]) => void; reject: (error: unknown) => void }[] = [];
-  private queuedCommands = 0;
-  /** The running flush loop, if any (awaited at shutdown). */
-  private flushing: Promise<void> | undefined;
-  private stopped = false;
+  private readonly batcher: GroupCommitter<CommandGroup, CommandResult[]>;
 
   constructor(
     private readonly dataSource: DataSource,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.batcher = new GroupCommitter((groups) => this.writeBatch(groups), {
+      maxWeight: BATCH_LIMIT,
+      weightOf: (group) => group.commands.length,
+    });
+  }
 
   /**
    * Applies a group of commands through the batcher: concurrent submissions share one database
    * transaction (group commit). Resolves with one result a command, in order.
    */
   submit(group: CommandGroup): Promise<CommandResult[]> {
-    if (this.stopped) return Promise.reject(new Error('the posting engine has stopped'));
     if (group.commands.length === 0) return Promise.resolve([]);
     if (group.commands.length > MAX_BATCH_COMMANDS) {
       return Promise.reject(new LedgerError(LedgerErrorCode.BatchTooLarge, `At most ${MAX_BATCH_COMMANDS} transfers in one request.`));
     }
-    return new Promise((resolve, reject) => {
-      this.queue.push({ group, resolve, reject });
-      this.queuedCommands += group.commands.length;
-      this.startFlushing();
-    });
-  }
-
-  /**
-   * Starts the flush loop unless it runs. When it ends it looks at the queue once more: a submission
-   * that arrived after the loop's last look, but before the loop was marked finished, would otherwise
-   * wait forever.
-   */
-  private startFlushing(): void {
-    if (this.flushing !== undefined) return;
-    this.flushing = this.flushLoop().finally(() => {
-      this.flushing = undefined;
-      if (this.queue.length > 0) this.startFlushing();
-    });
+    return this.batcher.submit(group);
   }
 
   async onApplicationShutdown(): Promise<void> {
-    this.stopped = true;
-    await this.flushing;
+    await this.batcher.stop();
   }
 
-  private async flushLoop(): Promise<void> {
-    // Each turn takes what queued up while the previous transaction committed.
-    while (this.queue.length > 0) {
-      const batch: typeof this.queue = [];
-      let commands = 0;
-      while (this.queue.length > 0 && (batch.length === 0 || commands + (this.queue[0]?.group.commands.length ?? 0) <= BATCH_LIMIT)) {
-        const next = this.queue.shift();
-        if (next === undefined) break;
-        batch.push(next);
-        commands += next.group.commands.length;
-      }
-      this.queuedCommands -= commands;
-      await this.runBatch(batch);
-    }
-  }
-
-  private async runBatch(batch: typeof this.queue): Promise<void> {
-    const groups = batch.map((item) => item.group);
+  /**
+   * One transaction for the whole batch. If it fails as a whole (a race with another instance over a
+   * duplicate id, a deadlock, a database refusal) it is tried again, then each group alone, so that one
+   * bad group cannot fail the others.
+   */
+  private async writeBatch(groups: CommandGroup[]): Promise<Settled<CommandResult[]>[]> {
     for (let attempt = 1; attempt <= BATCH_RETRIES; attempt += 1) {
       try {
         const results = await this.dataSource.transaction((manager) => this.execute(manager, groups));
-        batch.forEach((item, index) => item.resolve(results[index] ?? []));
-        return;
+        return results.map((value) => ({ ok: true, value }));
       } catch (error) {
-        // A race with another instance (a duplicate id, a deadlock) or a database refusal: try again,
-        // then alone, so that one bad group cannot fail the others.
         this.logger.warn({ err: error, attempt, groups: groups.length }, 'ledger batch failed');
-        if (batch.length === 1 && attempt === BATCH_RETRIES) {
-          batch[0]?.reject(error);
-          return;
-        }
-        if (attempt === BATCH_RETRIES) break;
+        if (groups.length === 1 && attempt === BATCH_RETRIES) return [{ ok: false, error }];
       }
     }
-    for (const item of batch) {
+    const settled: Settled<CommandResult[]>[] = [];
+    for (const group of groups) {
       try {
-        const results = await this.dataSource.transaction((manager) => this.execute(manager, [item.group]));
-        item.resolve(results[0] ?? []);
+        const [results] = await this.dataSource.transaction((manager) => this.execute(manager, [group]));
+        settled.push({ ok: true, value: results ?? [] });
       } catch (error) {
-        item.reject(error);
+        settled.push({ ok: false, error });
       }
     }
+    return settled;
   }
 
   /**
