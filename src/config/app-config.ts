@@ -32,6 +32,7 @@ export class AppConfig {
     readonly platformClient: { readonly clientId: string; readonly clientSecret: string } | undefined;
   };
   readonly seedDemo: boolean;
+  readonly expirySweepIntervalMs: number;
   readonly rateLimits: { readonly tokenPerMinute: number; readonly loginPerMinute: number; readonly signUpPerMinute: number };
 
   constructor(environment: Environment) {
@@ -71,6 +72,7 @@ export class AppConfig {
           : undefined,
     };
     this.seedDemo = environment.SEED_DEMO ?? this.database.mode === 'embedded';
+    this.expirySweepIntervalMs = environment.EXPIRY_SWEEP_INTERVAL_MS;
     this.rateLimits = {
       tokenPerMinute: environment.RATE_LIMIT_TOKEN_PER_MINUTE,
       loginPerMinute: environment.RATE_LIMIT_LOGIN_PER_MINUTE,

@@ -136,6 +136,13 @@ export class Environment {
   @Max(120_000)
   SHUTDOWN_TIMEOUT_MS = 10_000;
 
+  /** How often pending ledger transfers past their timeout are expired; 0 turns the timer off (tests drive it). */
+  @Transform(toInteger)
+  @IsInt()
+  @Min(0)
+  @Max(3_600_000)
+  EXPIRY_SWEEP_INTERVAL_MS = 5000;
+
   @Transform(toInteger)
   @IsInt()
   @Min(60)

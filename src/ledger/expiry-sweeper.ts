@@ -1,11 +1,11 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { Clock } from '../common/clock/clock.js';
+import { AppConfig } from '../config/app-config.js';
 import { defaultResolutionId } from './ledger.service.js';
 import type { Resolution } from './ledger.types.js';
 import { PostingEngine } from './posting-engine.js';
 
-const SWEEP_INTERVAL_MS = 5_000;
 const SWEEP_BATCH = 500;
 
 /**
@@ -24,9 +24,11 @@ export class ExpirySweeper implements OnApplicationBootstrap, OnApplicationShutd
     private readonly dataSource: DataSource,
     private readonly engine: PostingEngine,
     private readonly clock: Clock,
+    private readonly config: AppConfig,
   ) {}
 
   onApplicationBootstrap(): void {
+    if (this.config.expirySweepIntervalMs === 0) return;
     this.timer = setInterval(() => {
       if (this.running !== undefined) return;
       this.running = this.sweep()
@@ -35,7 +37,7 @@ export class ExpirySweeper implements OnApplicationBootstrap, OnApplicationShutd
           return 0;
         })
         .finally(() => (this.running = undefined));
-    }, SWEEP_INTERVAL_MS);
+    }, this.config.expirySweepIntervalMs);
     this.timer.unref();
   }
 

@@ -457,11 +457,9 @@ describe('a model of the ledger', () => {
   beforeAll(async () => {
     t = await startTestApp({ clock });
     ledger = t.app.get(LedgerService);
+    // startTestApp turns the sweeper's timer off (EXPIRY_SWEEP_INTERVAL_MS=0): the steps sweep, so that
+    // what is due and what is expired are the test's to say.
     sweeper = t.app.get(ExpirySweeper);
-    // The sweeper's own timer would expire transfers between two steps, whenever it fires; here the
-    // steps sweep, so that what is due and what is expired are the test's to say. (Closing the app
-    // calls this again, which is harmless.)
-    await sweeper.onApplicationShutdown();
   });
   afterAll(async () => {
     await t.close();

@@ -48,6 +48,8 @@ export async function startTestApp(options: StartTestAppOptions = {}): Promise<T
     DATA_DIR: 'memory://',
     PUBLIC_URL: `http://127.0.0.1:${port}`,
     SEED_DEMO: 'false',
+    // Tests move a ManualClock and run the sweeper themselves: a timer would expire transfers between steps.
+    EXPIRY_SWEEP_INTERVAL_MS: '0',
     // Generous limits by default; a test of a limit sets its own.
     RATE_LIMIT_TOKEN_PER_MINUTE: '100000',
     RATE_LIMIT_LOGIN_PER_MINUTE: '1000',
