@@ -77,7 +77,7 @@ async function loadDist() {
   if (distModules !== undefined) return distModules;
   await import('reflect-metadata'); // Nest's decorators in the compiled classes read and write metadata
   const load = (path) => import(pathToFileURL(resolve(repositoryRoot, path)).href);
-  const [typeorm, options, migrations, engine, service, verifier, clock, hashing] = await Promise.all([
+  const [typeorm, options, migrations, engine, service, verifier, clock, hashing, audit] = await Promise.all([
     import('typeorm'),
     load('dist/src/database/data-source-options.js'),
     load('dist/src/database/migration-runner.js'),
@@ -86,8 +86,10 @@ async function loadDist() {
     load('dist/src/ledger/ledger-verifier.js'),
     load('dist/src/common/clock/clock.js'),
     load('dist/src/ledger/ledger-hashing.js'),
+    load('dist/src/audit/audit.service.js'),
   ]);
   distModules = {
+    AuditService: audit.AuditService,
     DataSource: typeorm.DataSource,
     dataSourceOptions: options.dataSourceOptions,
     runPendingMigrations: migrations.runPendingMigrations,
@@ -107,7 +109,7 @@ async function openLedger(url, poolSize = 10) {
   const dataSource = new dist.DataSource(dist.dataSourceOptions({ url, poolSize, statementTimeoutMs: 0 }));
   await withTimeout(dataSource.initialize(), SETUP_TIMEOUT_MS, 'DataSource.initialize');
   const clock = new dist.SystemClock();
-  const engine = new dist.PostingEngine(dataSource, clock);
+  const engine = new dist.PostingEngine(dataSource, clock, new dist.AuditService(dataSource, clock));
   const ledger = new dist.LedgerService(dataSource, engine, clock);
   const close = async () => {
     await withTimeout(engine.onApplicationShutdown(), DRAIN_TIMEOUT_MS, 'engine shutdown').catch(() => undefined);
@@ -988,7 +990,7 @@ export async function run(options = {}) {
     fsync: pgSettings.fsync,
     sync_commit: pgSettings.synchronous_commit,
     accounts: `1 hot merchant account credited by every transfer, ${formatNumber(settings.accounts)} funding accounts debited at random (no limit flags); CNY, 1 to 9,999 minor units`,
-    'in-process': `dist/ build: DataSource pool 10 (statement timeout off), new PostingEngine(dataSource, new SystemClock()); ${settings.callers} callers each looping engine.submit({ commands: [one transfer], linked: false })`,
+    'in-process': `dist/ build: DataSource pool 10 (statement timeout off), new PostingEngine(dataSource, clock, new AuditService(dataSource, clock)); ${settings.callers} callers each looping engine.submit({ commands: [one transfer], linked: false })`,
     naive: `${settings.callers} callers over a pg pool of ${settings.naivePool}; per transfer BEGIN, SELECT 2 accounts FOR UPDATE (id order), INSERT transfer, INSERT 2 entries (entryHash/transferDigest from dist), 2 x UPDATE account, COMMIT`,
     http: `the built service (LOG_LEVEL=warn, DATABASE_POOL_SIZE ${settings.servicePoolSize ?? 'default (10)'}), autocannon in this process, ${settings.callers} connections, one transfer a request with a fresh UUID`,
   };

@@ -100,9 +100,22 @@ export class AuditService implements OnApplicationShutdown {
     return id;
   }
 
-  private async insertMany(events: unknown[][]): Promise<Settled<string>[]> {
+  /**
+   * Records several events with one statement inside the caller's transaction (the posting engine
+   * writes a batch's events with its transfers). Each event's request context must be in the event:
+   * the ambient one belongs to whichever request is running the batch.
+   */
+  async recordAll(events: readonly AuditEventInput[], manager: EntityManager): Promise<string[]> {
+    if (events.length === 0) return [];
+    const now = this.clock.now();
+    const rows = events.map((event) => parametersOf(uuidv7(), now, validateAuditEvent(event, undefined)));
+    await this.insertMany(rows, manager);
+    return rows.map((row) => row[0] as string);
+  }
+
+  private async insertMany(events: unknown[][], manager?: EntityManager): Promise<Settled<string>[]> {
     const column = (index: number) => events.map((event) => event[index]);
-    const rows: { id: string }[] = await this.dataSource.query(INSERT_EVENTS, [
+    const rows: { id: string }[] = await (manager ?? this.dataSource.manager).query(INSERT_EVENTS, [
       ...Array.from({ length: 18 }, (_, index) =>
         // scopes travel as one space-separated string each (an array of arrays is not a PostgreSQL array).
         index === 6

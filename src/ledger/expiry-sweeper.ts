@@ -61,7 +61,25 @@ export class ExpirySweeper implements OnApplicationBootstrap, OnApplicationShutd
         pendingId: row.id,
         action: 'expire',
       }));
-      const results = await this.engine.submit({ commands, linked: false });
+      const results = await this.engine.submit({
+        commands,
+        linked: false,
+        audit: (outcome) => {
+          const expired = outcome.filter((result) => result.ok && !result.replayed).length;
+          return expired === 0
+            ? null
+            : {
+                actor: null,
+                action: 'ledger.transfers.expired',
+                resourceType: 'ledger_transfer',
+                outcome: 'success',
+                details: { expired },
+                ip: null,
+                requestId: null,
+                userAgent: null,
+              };
+        },
+      });
       const applied = results.filter((result) => result.ok && !result.replayed).length;
       expired += applied;
       // Every due row was resolved by this call or by another instance; if none changed, stop rather than spin.

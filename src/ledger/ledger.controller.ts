@@ -6,6 +6,7 @@ import { DomainError, ErrorKind } from '../common/errors/domain-error.js';
 import { Idempotent } from '../common/idempotency/idempotency.decorator.js';
 import { parseAmountMinor } from '../common/money/money.js';
 import { PageQuery } from '../common/pagination/cursor.js';
+import { currentRequestContext } from '../common/request-context/request-context.js';
 import { Principal } from '../common/principal.js';
 import { AnyScope, Scopes } from '../oauth/access.decorators.js';
 import {
@@ -24,6 +25,12 @@ import { LedgerVerifier } from './ledger-verifier.js';
 import { accountJson, checkpointJson, entryJson, resultJson, transferJson, verificationJson } from './ledger.presenters.js';
 import { defaultResolutionId, LedgerService } from './ledger.service.js';
 import type { CommandResult, Resolution } from './ledger.types.js';
+
+/** Where the request came from, captured now: the audit event is written later, in the engine's batch. */
+function requestOrigin(): { ip: string | null; requestId: string | null; userAgent: string | null } {
+  const context = currentRequestContext();
+  return { ip: context?.ip ?? null, requestId: context?.requestId ?? null, userAgent: context?.userAgent ?? null };
+}
 
 function accountNotFound(): DomainError {
   return new DomainError(ErrorKind.NotFound, LedgerErrorCode.AccountNotFound, 'No account with this id.');
@@ -112,20 +119,27 @@ export class LedgerController {
       pending: input.pending ?? false,
       timeoutSeconds: input.timeoutSeconds ?? 0,
     }));
-    const results = await this.ledger.submit(commands, { linked: body.linked ?? false });
-    const created = results.filter((result) => result.ok && !result.replayed).length;
-    const failed = results.filter((result) => !result.ok).length;
-    if (created > 0 || failed > 0) {
-      await this.audit.record({
-        actor: principal,
-        action: 'ledger.transfers.submitted',
-        resourceType: 'ledger_transfer',
-        resourceId: commands.length === 1 ? (commands[0]?.id ?? null) : null,
-        outcome: failed === 0 ? 'success' : 'failure',
-        problemCode: failed === 0 ? null : 'TRANSFERS_REFUSED',
-        details: { submitted: commands.length, created, failed, linked: body.linked ?? false },
-      });
-    }
+    const linked = body.linked ?? false;
+    const where = requestOrigin();
+    const results = await this.ledger.submit(commands, {
+      linked,
+      // Written with the transfers, in their transaction: no transfer without its audit event, and no second commit.
+      audit: (outcome) => {
+        const created = outcome.filter((result) => result.ok && !result.replayed).length;
+        const failed = outcome.filter((result) => !result.ok).length;
+        if (created === 0 && failed === 0) return null;
+        return {
+          actor: principal,
+          action: 'ledger.transfers.submitted',
+          resourceType: 'ledger_transfer',
+          resourceId: commands.length === 1 ? (commands[0]?.id ?? null) : null,
+          outcome: failed === 0 ? 'success' : 'failure',
+          problemCode: failed === 0 ? null : 'TRANSFERS_REFUSED',
+          details: { submitted: commands.length, created, failed, linked },
+          ...where,
+        };
+      },
+    });
     return { results: results.map((result, index) => resultJson(commands[index]?.id ?? '', result)) };
   }
 

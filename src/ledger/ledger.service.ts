@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { v5 as uuidv5, v7 as uuidv7 } from 'uuid';
 import { DataSource, type EntityManager } from 'typeorm';
 import { canonicalJson } from '../common/canonical-json.js';
+import type { AuditEventInput } from '../audit/audit-event.js';
 import { Clock } from '../common/clock/clock.js';
 import { CommonError, CommonErrorCode, ErrorKind } from '../common/errors/domain-error.js';
 import { isCurrencyCode } from '../common/money/currency.js';
@@ -25,6 +26,13 @@ const RESOLUTION_NAMESPACE = '0a8c2b6e-3d57-5e0b-9a43-6c1f2f5d8e21';
 /** The id a resolution gets when its caller does not choose one: the same for every retry of it. */
 export function defaultResolutionId(pendingId: string, action: 'post' | 'void' | 'expire'): string {
   return uuidv5(`${pendingId}:${action}`, RESOLUTION_NAMESPACE);
+}
+
+export interface SubmitOptions {
+  /** All succeed or none does. */
+  readonly linked?: boolean;
+  /** The audit event of this submission, from its results, committed with its transfers. */
+  readonly audit?: (results: readonly CommandResult[]) => AuditEventInput | null;
 }
 
 export interface TransferFilter {
@@ -254,8 +262,8 @@ export class LedgerService {
    * Applies commands through the posting engine's batcher: many callers share one database
    * transaction. `linked`: all succeed or none does. One result a command, in order.
    */
-  submit(commands: readonly LedgerCommand[], options: { linked?: boolean } = {}): Promise<CommandResult[]> {
-    return this.engine.submit({ commands, linked: options.linked ?? false });
+  submit(commands: readonly LedgerCommand[], options: SubmitOptions = {}): Promise<CommandResult[]> {
+    return this.engine.submit({ commands, linked: options.linked ?? false, audit: options.audit });
   }
 
   /**

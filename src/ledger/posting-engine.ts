@@ -1,6 +1,8 @@
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { canonicalJson } from '../common/canonical-json.js';
+import { AuditService } from '../audit/audit.service.js';
+import type { AuditEventInput } from '../audit/audit-event.js';
 import { Clock } from '../common/clock/clock.js';
 import { GroupCommitter, type Settled } from '../common/group-commit.js';
 import { isCurrencyCode } from '../common/money/currency.js';
@@ -25,6 +27,11 @@ import {
 export interface CommandGroup {
   readonly commands: readonly LedgerCommand[];
   readonly linked: boolean;
+  /**
+   * The audit event of this group, made from its results and written in the same transaction as its
+   * transfers (null: nothing to record). Its request context must be captured by the caller.
+   */
+  readonly audit?: (results: readonly CommandResult[]) => AuditEventInput | null;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -235,6 +242,7 @@ export class PostingEngine implements OnApplicationShutdown {
   constructor(
     private readonly dataSource: DataSource,
     private readonly clock: Clock,
+    private readonly audit: AuditService,
   ) {
     this.batcher = new GroupCommitter((groups) => this.writeBatch(groups), {
       maxWeight: BATCH_LIMIT,
@@ -359,6 +367,11 @@ export class PostingEngine implements OnApplicationShutdown {
       }
     }
     await this.write(manager, draft, now);
+    const events = groups.flatMap((group, index) => {
+      const event = group.audit?.(results[index] ?? []);
+      return event ? [event] : [];
+    });
+    await this.audit.recordAll(events, manager);
     return results;
   }
 

@@ -89,6 +89,20 @@ describe('the ledger API', () => {
       metadata: { orderId: 'o-1' },
     });
     expect(response.body.results[2].error).toMatchObject({ code: 'EXCEEDS_CREDITS', accountId: wallet.id });
+    const audited: { request_id: string; outcome: string; problem_code: string; details: Record<string, unknown>; client_id: string }[] =
+      await t.dataSource.query(
+        `SELECT request_id, outcome, problem_code, details, client_id FROM audit_events WHERE action = 'ledger.transfers.submitted' AND request_id = $1`,
+        [response.headers['x-request-id']],
+      );
+    expect(audited).toEqual([
+      {
+        request_id: response.headers['x-request-id'],
+        outcome: 'failure',
+        problem_code: 'TRANSFERS_REFUSED',
+        details: { submitted: 3, created: 2, failed: 1, linked: false },
+        client_id: PLATFORM.PLATFORM_CLIENT_ID,
+      },
+    ]);
     const retried = await transfers({ transfers: [fund] });
     expect(retried.body.results[0].status).toBe('replayed');
 

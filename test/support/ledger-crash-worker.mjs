@@ -3,6 +3,7 @@
 // the service itself would; jest's global setup builds it.
 //   node test/support/ledger-crash-worker.mjs <databaseUrl> <stopAt> <orderId> <transferId> <debitAccountId> <creditAccountId>
 import { DataSource } from 'typeorm';
+import { AuditService } from '../../dist/src/audit/audit.service.js';
 import { SystemClock } from '../../dist/src/common/clock/clock.js';
 import { dataSourceOptions } from '../../dist/src/database/data-source-options.js';
 import { PostingEngine } from '../../dist/src/ledger/posting-engine.js';
@@ -10,7 +11,8 @@ import { PostingEngine } from '../../dist/src/ledger/posting-engine.js';
 const [url, stopAt, orderId, transferId, debitAccountId, creditAccountId] = process.argv.slice(2);
 const hang = () => new Promise(() => {});
 const dataSource = await new DataSource(dataSourceOptions({ url, poolSize: 1, statementTimeoutMs: 0 })).initialize();
-const engine = new PostingEngine(dataSource, new SystemClock());
+const clock = new SystemClock();
+const engine = new PostingEngine(dataSource, clock, new AuditService(dataSource, clock));
 
 await dataSource.transaction(async (manager) => {
   await manager.query(`INSERT INTO crash_probe_orders (id, status) VALUES ($1, 'paid')`, [orderId]);
