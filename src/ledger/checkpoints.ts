@@ -21,7 +21,8 @@ export interface Checkpoint {
   readonly createdAt: Date;
 }
 
-interface CheckpointRow {
+/** A checkpoint as `pg` returns it (bigint columns as strings). */
+export interface CheckpointRow {
   number: string;
   merkle_root: string;
   account_count: string;

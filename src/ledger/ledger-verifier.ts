@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { Injectable } from '@nestjs/common';
 import { DataSource, type QueryRunner } from 'typeorm';
 import { Clock } from '../common/clock/clock.js';
+import { type CheckpointRow } from './checkpoints.js';
 import { transferDigest } from './ledger-hashing.js';
 import {
   AccountChainCheck,
@@ -42,16 +43,6 @@ interface TransferLinkRow {
   status: TransferStatus;
   pending_id: string | null;
   resolved_by: string | null;
-}
-
-interface CheckpointRow {
-  number: string;
-  merkle_root: string;
-  account_count: string;
-  entry_count: string;
-  prev_hash: string;
-  hash: string;
-  created_at: Date;
 }
 
 interface HeadRow {
