@@ -2,32 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { v7 as uuidv7 } from 'uuid';
 import { ManualClock } from '../../src/common/clock/clock.js';
 import { LedgerService } from '../../src/ledger/ledger.service.js';
-import type { Account, CommandResult, LedgerCommand, NewTransfer } from '../../src/ledger/ledger.types.js';
+import type { Account, LedgerCommand } from '../../src/ledger/ledger.types.js';
+import { errorCode, okTransfer, transferCommand } from '../support/ledger-commands.js';
 import { expectLedgerInvariants } from '../support/ledger-invariants.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 import { testServerUrl } from '../support/test-database.js';
 
-function transfer(debit: Account, credit: Account, amount: bigint, extra: Partial<NewTransfer> = {}): NewTransfer {
-  return {
-    type: 'transfer',
-    id: uuidv7(),
-    debitAccountId: debit.id,
-    creditAccountId: credit.id,
-    amount,
-    currency: 'CNY',
-    code: 'test',
-    ...extra,
-  };
-}
-
-function okTransfer(result: CommandResult | undefined) {
-  if (result === undefined || !result.ok) throw new Error(`expected success, got ${result === undefined ? 'nothing' : result.error.code}`);
-  return result.transfer;
-}
-
-function errorCode(result: CommandResult | undefined): string | undefined {
-  return result !== undefined && !result.ok ? result.error.code : undefined;
-}
+const transfer = transferCommand;
 
 describe('the posting engine', () => {
   let t: TestApp;

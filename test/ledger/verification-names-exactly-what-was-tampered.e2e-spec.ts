@@ -6,27 +6,13 @@ import { GENESIS_HASH } from '../../src/ledger/ledger-hashing.js';
 import type { VerificationProblem, VerificationReport } from '../../src/ledger/ledger-verification.js';
 import { LedgerVerifier } from '../../src/ledger/ledger-verifier.js';
 import { defaultResolutionId, LedgerService } from '../../src/ledger/ledger.service.js';
-import type { Account, CommandResult, LedgerCommand, NewTransfer, Transfer } from '../../src/ledger/ledger.types.js';
+import type { Account, CommandResult, LedgerCommand, Transfer } from '../../src/ledger/ledger.types.js';
+import { okTransfer, transferCommand } from '../support/ledger-commands.js';
 import { expectLedgerInvariants } from '../support/ledger-invariants.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 
-function ok(result: CommandResult | undefined): Transfer {
-  if (result === undefined || !result.ok) throw new Error(`expected success, got ${result === undefined ? 'nothing' : result.error.code}`);
-  return result.transfer;
-}
-
-function pay(debit: Account, credit: Account, amount: bigint, extra: Partial<NewTransfer> = {}): NewTransfer {
-  return {
-    type: 'transfer',
-    id: uuidv7(),
-    debitAccountId: debit.id,
-    creditAccountId: credit.id,
-    amount,
-    currency: 'CNY',
-    code: 'test',
-    ...extra,
-  };
-}
+const ok = okTransfer;
+const pay = transferCommand;
 
 const text = (value: unknown) => JSON.stringify(value, (_key, member: unknown) => (typeof member === 'bigint' ? `${member}n` : member));
 
