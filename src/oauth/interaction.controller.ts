@@ -3,6 +3,7 @@ import { Body, Controller, Get, HttpCode, Logger, Param, Post, Req, Res } from '
 import { ApiExcludeController } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { InteractionResults } from 'oidc-provider';
 import { AuditService } from '../audit/audit.service.js';
 import { CommonError } from '../common/errors/domain-error.js';
 import { RateLimit } from '../common/rate-limit/rate-limiter.js';
@@ -172,13 +173,7 @@ export class InteractionController {
       outcome: 'success',
       details: { clientId },
     });
-    const redirectTo = await this.server.provider.interactionResult(
-      request.raw,
-      reply.raw,
-      { login: { accountId: user.id } },
-      { mergeWithLastSubmission: false },
-    );
-    return this.redirect(reply, redirectTo);
+    return this.finish(request, reply, { login: { accountId: user.id } }, false);
   }
 
   @Post(':uid/consent')
@@ -205,13 +200,7 @@ export class InteractionController {
         outcome: 'success',
         details: { scopes },
       });
-      const redirectTo = await this.server.provider.interactionResult(
-        request.raw,
-        reply.raw,
-        { error: 'access_denied', error_description: 'The user denied the request.' },
-        { mergeWithLastSubmission: false },
-      );
-      return this.redirect(reply, redirectTo);
+      return this.finish(request, reply, { error: 'access_denied', error_description: 'The user denied the request.' }, false);
     }
     const provider = this.server.provider;
     const grant = details.grantId ? await provider.Grant.find(details.grantId) : new provider.Grant({ accountId, clientId });
@@ -234,13 +223,7 @@ export class InteractionController {
       outcome: 'success',
       details: { clientId, scopes },
     });
-    const redirectTo = await provider.interactionResult(
-      request.raw,
-      reply.raw,
-      { consent: details.grantId ? {} : { grantId } },
-      { mergeWithLastSubmission: true },
-    );
-    return this.redirect(reply, redirectTo);
+    return this.finish(request, reply, { consent: details.grantId ? {} : { grantId } }, true);
   }
 
   @Post(':uid/abort')
@@ -253,13 +236,7 @@ export class InteractionController {
   ): Promise<void> {
     const details = await this.details(request, reply, uid);
     if (details === undefined || !this.csrfValid(request, reply, form.csrfToken)) return;
-    const redirectTo = await this.server.provider.interactionResult(
-      request.raw,
-      reply.raw,
-      { error: 'access_denied', error_description: 'The user cancelled the sign-in.' },
-      { mergeWithLastSubmission: false },
-    );
-    return this.redirect(reply, redirectTo);
+    return this.finish(request, reply, { error: 'access_denied', error_description: 'The user cancelled the sign-in.' }, false);
   }
 
   /** The interaction this browser is in, or an error page when its cookie or the interaction is gone. */
@@ -293,6 +270,17 @@ export class InteractionController {
 
   private html(reply: FastifyReply, status: number, body: string): void {
     void reply.status(status).header('content-type', 'text/html; charset=utf-8').header('cache-control', 'no-store').send(body);
+  }
+
+  /** Hands the result to the authorization server and sends the browser where it says (back to the authorize endpoint). */
+  private async finish(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    result: InteractionResults,
+    mergeWithLastSubmission: boolean,
+  ): Promise<void> {
+    const location = await this.server.provider.interactionResult(request.raw, reply.raw, result, { mergeWithLastSubmission });
+    this.redirect(reply, location);
   }
 
   private redirect(reply: FastifyReply, location: string): void {
