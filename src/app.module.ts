@@ -4,9 +4,11 @@ import { Clock } from './common/clock/clock.js';
 import { CommonModule } from './common/common.module.js';
 import { AppConfig } from './config/app-config.js';
 import { AppConfigModule } from './config/config.module.js';
+import { CreditModule } from './credit/credit.module.js';
 import { DatabaseModule } from './database/database.module.js';
 import { DemoModule } from './demo/demo.module.js';
 import { HealthModule } from './health/health.module.js';
+import { IdentityModule } from './identity/identity.module.js';
 import { LedgerModule } from './ledger/ledger.module.js';
 import { OAuthModule } from './oauth/oauth.module.js';
 import { UsersModule } from './users/users.module.js';
@@ -32,6 +34,8 @@ export class AppModule {
         UsersModule,
         OAuthModule,
         LedgerModule,
+        IdentityModule,
+        CreditModule,
         DemoModule,
         ...(options.extraModules ?? []),
       ],

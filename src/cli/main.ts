@@ -6,6 +6,7 @@ import { DomainError } from '../common/errors/domain-error.js';
 import { AppConfig } from '../config/app-config.js';
 import { ConfigValidationError } from '../config/environment.js';
 import { resolveDatabase } from '../create-app.js';
+import { IdentityService } from '../identity/identity.service.js';
 import { ClientRegistry, type TokenEndpointAuthMethod } from '../oauth/client-registry.js';
 import { isClientType, isScope, type Scope } from '../oauth/scopes.js';
 
@@ -16,6 +17,9 @@ commands:
   clients:create   --type <mini_program|merchant|compliance|platform> --name <name>
                    [--merchant <merchant id>] [--redirect-uri <uri>]... [--scopes "<scope> <scope>"]
                    [--auth-method <none|client_secret_basic|client_secret_post>] [--dpop-bound]
+  identity:rotate-keys
+                   re-encrypts every stored name and ID number with the first key of
+                   PII_ENCRYPTION_KEYS (keep the old keys after it until this has run)
 
 The database is DATABASE_URL, or the embedded database in DATA_DIR (./data) when the service is not
 running on it. Prints what it created as JSON; a client secret appears here only.`;
@@ -43,13 +47,19 @@ async function main(argv: string[]): Promise<void> {
     strict: true,
   });
   if (command === undefined || values.help) fail('a command is needed');
-  if (command !== 'merchants:create' && command !== 'clients:create') fail(`unknown command ${command}`);
-  if (!values.name) fail('--name is required');
+  if (!['merchants:create', 'clients:create', 'identity:rotate-keys'].includes(command)) fail(`unknown command ${command}`);
+  if (command !== 'identity:rotate-keys' && !values.name) fail('--name is required');
 
   const config = AppConfig.fromEnvironment({ ...process.env, SEED_DEMO: 'false', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' });
   const database = await resolveDatabase(config);
   const app = await NestFactory.createApplicationContext(AppModule.forRoot(database.config), { logger: ['error', 'warn'] });
   try {
+    if (command === 'identity:rotate-keys') {
+      const { rotated, keyId } = await app.get(IdentityService).rotateKeys();
+      process.stdout.write(`${JSON.stringify({ rotated, keyId }, null, 2)}\n`);
+      return;
+    }
+    if (!values.name) fail('--name is required');
     const registry = app.get(ClientRegistry);
     if (command === 'merchants:create') {
       const merchant = await registry.createMerchant(values.name, null);

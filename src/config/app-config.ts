@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Environment, LogLevel, NodeEnvironment, validateEnvironment } from './environment.js';
 
 export type DatabaseMode = 'embedded' | 'external';
@@ -34,6 +35,15 @@ export class AppConfig {
   readonly seedDemo: boolean;
   readonly expirySweepIntervalMs: number;
   readonly rateLimits: { readonly tokenPerMinute: number; readonly loginPerMinute: number; readonly signUpPerMinute: number };
+  readonly identity: {
+    /** The first encrypts; each decrypts what it made. */
+    readonly encryptionKeys: readonly { readonly id: string; readonly key: Buffer }[];
+    readonly blindIndexKey: Buffer;
+    /** True when the published development keys are in use (never in production: configuration refuses it). */
+    readonly developmentKeys: boolean;
+    readonly maxFailedAttempts: number;
+  };
+  readonly credit: { readonly bureauKey: string; readonly reportTtlHours: number };
 
   constructor(environment: Environment) {
     this.nodeEnvironment = environment.NODE_ENV;
@@ -78,6 +88,23 @@ export class AppConfig {
       loginPerMinute: environment.RATE_LIMIT_LOGIN_PER_MINUTE,
       signUpPerMinute: environment.RATE_LIMIT_SIGN_UP_PER_MINUTE,
     };
+    const encryptionKeys = environment.PII_ENCRYPTION_KEYS?.split(',').map((pair) => {
+      const [id = '', key = ''] = pair.split(':');
+      return { id, key: Buffer.from(key, 'base64') };
+    });
+    this.identity = {
+      encryptionKeys: encryptionKeys ?? [{ id: 'dev', key: developmentKey('pii-encryption') }],
+      blindIndexKey:
+        environment.PII_BLIND_INDEX_KEY === undefined
+          ? developmentKey('pii-blind-index')
+          : Buffer.from(environment.PII_BLIND_INDEX_KEY, 'base64'),
+      developmentKeys: encryptionKeys === undefined || environment.PII_BLIND_INDEX_KEY === undefined,
+      maxFailedAttempts: environment.IDENTITY_MAX_FAILED_ATTEMPTS,
+    };
+    this.credit = {
+      bureauKey: environment.CREDIT_BUREAU_KEY ?? 'creditgate-mock-bureau-development-key',
+      reportTtlHours: environment.CREDIT_REPORT_TTL_HOURS,
+    };
   }
 
   static fromEnvironment(raw: Record<string, unknown> = process.env): AppConfig {
@@ -90,4 +117,9 @@ export class AppConfig {
     Object.assign(copy, this, { database: { ...this.database, url } });
     return copy;
   }
+}
+
+/** A published development key (32 bytes): fine for trying the service, never for real personal data. */
+function developmentKey(purpose: string): Buffer {
+  return createHash('sha256').update(`creditgate development key: ${purpose}`).digest();
 }

@@ -50,6 +50,11 @@ describe('validateEnvironment', () => {
       RATE_LIMIT_TOKEN_PER_MINUTE: 600,
       RATE_LIMIT_LOGIN_PER_MINUTE: 10,
       RATE_LIMIT_SIGN_UP_PER_MINUTE: 10,
+      PII_ENCRYPTION_KEYS: undefined,
+      PII_BLIND_INDEX_KEY: undefined,
+      IDENTITY_MAX_FAILED_ATTEMPTS: 5,
+      CREDIT_BUREAU_KEY: undefined,
+      CREDIT_REPORT_TTL_HOURS: 24,
     });
   });
 
@@ -59,6 +64,27 @@ describe('validateEnvironment', () => {
     const short = configErrorFrom({ PLATFORM_CLIENT_ID: 'platform_abcdefgh', PLATFORM_CLIENT_SECRET: 'short-secret' });
     expect(short.message).toContain('PLATFORM_CLIENT_SECRET=(hidden)');
     expect(short.message).not.toContain('short-secret');
+  });
+
+  it('needs real PII keys in production, refuses malformed ones without showing them, and reads them in order', () => {
+    const production = configErrorFrom({ NODE_ENV: 'production' });
+    expect(production.problems).toEqual([
+      'PII_ENCRYPTION_KEYS: required when NODE_ENV=production',
+      'PII_BLIND_INDEX_KEY: required when NODE_ENV=production',
+    ]);
+    const malformed = configErrorFrom({ PII_ENCRYPTION_KEYS: 'k1:c2hvcnQ=', PII_BLIND_INDEX_KEY: 'c2hvcnQ=' });
+    expect(variablesNamed(malformed)).toEqual(['PII_BLIND_INDEX_KEY', 'PII_ENCRYPTION_KEYS']);
+    expect(malformed.message).not.toContain('c2hvcnQ');
+    const a = Buffer.alloc(32, 1).toString('base64');
+    const b = Buffer.alloc(32, 2).toString('base64url');
+    const config = AppConfig.fromEnvironment({ NODE_ENV: 'production', PII_ENCRYPTION_KEYS: `new:${b},old:${a}`, PII_BLIND_INDEX_KEY: a });
+    expect(config.identity.encryptionKeys.map((key) => [key.id, key.key.length])).toEqual([
+      ['new', 32],
+      ['old', 32],
+    ]);
+    expect(config.identity.encryptionKeys[0]?.key.equals(Buffer.alloc(32, 2))).toBe(true);
+    expect(config.identity.developmentKeys).toBe(false);
+    expect(AppConfig.fromEnvironment({}).identity.developmentKeys).toBe(true);
   });
 
   it('takes the public URL from the port unless it is given', () => {

@@ -212,6 +212,44 @@ export class Environment {
   @Min(1)
   @Max(10_000)
   RATE_LIMIT_SIGN_UP_PER_MINUTE = 10;
+
+  /**
+   * Keys that encrypt names and ID numbers at rest: `keyId:base64` (32 bytes each), comma-separated; the
+   * first encrypts new values, every one decrypts. Required in production; development and tests fall
+   * back to a published development key.
+   */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9_-]{1,32}:[A-Za-z0-9+/_-]{43}=?(,[A-Za-z0-9_-]{1,32}:[A-Za-z0-9+/_-]{43}=?)*$/, {
+    message: 'PII_ENCRYPTION_KEYS must be keyId:base64 pairs (32-byte keys), comma-separated',
+  })
+  PII_ENCRYPTION_KEYS?: string;
+
+  /** The HMAC key of the ID-number blind index (base64, at least 32 bytes). Required in production. */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9+/_-]{43,}={0,2}$/, { message: 'PII_BLIND_INDEX_KEY must be base64 of at least 32 bytes' })
+  PII_BLIND_INDEX_KEY?: string;
+
+  /** Failed identity verifications a user may make in 24 hours before they are refused (429). */
+  @Transform(toInteger)
+  @IsInt()
+  @Min(1)
+  @Max(100)
+  IDENTITY_MAX_FAILED_ATTEMPTS = 5;
+
+  /** The mock credit bureau's key for each user's base score (any text of 16 to 256 characters). */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^[\x21-\x7e]{16,256}$/, { message: 'CREDIT_BUREAU_KEY must be 16 to 256 visible ASCII characters' })
+  CREDIT_BUREAU_KEY?: string;
+
+  /** How long a credit report is reused when nothing the score depends on has changed. */
+  @Transform(toInteger)
+  @IsInt()
+  @Min(1)
+  @Max(24 * 30)
+  CREDIT_REPORT_TTL_HOURS = 24;
 }
 
 export class ConfigValidationError extends Error {
@@ -229,7 +267,17 @@ function describe(error: ValidationError): string[] {
 }
 
 /** Variables with no default (a class field without an initialiser is not an own key of a new Environment). */
-const OPTIONAL_VARIABLES = ['PUBLIC_URL', 'DATABASE_URL', 'CORS_ORIGINS', 'PLATFORM_CLIENT_ID', 'PLATFORM_CLIENT_SECRET', 'SEED_DEMO'];
+const OPTIONAL_VARIABLES = [
+  'PUBLIC_URL',
+  'DATABASE_URL',
+  'CORS_ORIGINS',
+  'PLATFORM_CLIENT_ID',
+  'PLATFORM_CLIENT_SECRET',
+  'SEED_DEMO',
+  'PII_ENCRYPTION_KEYS',
+  'PII_BLIND_INDEX_KEY',
+  'CREDIT_BUREAU_KEY',
+];
 
 /** Validates raw environment variables; throws ConfigValidationError naming every bad variable. */
 export function validateEnvironment(raw: Record<string, unknown>): Environment {
@@ -243,6 +291,12 @@ export function validateEnvironment(raw: Record<string, unknown>): Environment {
   const problems = errors.flatMap(describe);
   if ((environment.PLATFORM_CLIENT_ID === undefined) !== (environment.PLATFORM_CLIENT_SECRET === undefined)) {
     problems.push('PLATFORM_CLIENT_ID and PLATFORM_CLIENT_SECRET: give both or neither');
+  }
+  if (environment.NODE_ENV === NodeEnvironment.Production) {
+    // The development keys are published in the source: personal data encrypted with them is not protected.
+    for (const name of ['PII_ENCRYPTION_KEYS', 'PII_BLIND_INDEX_KEY'] as const) {
+      if (environment[name] === undefined) problems.push(`${name}: required when NODE_ENV=production`);
+    }
   }
   if (problems.length > 0) throw new ConfigValidationError(problems);
   return environment;

@@ -50,7 +50,17 @@ export interface CreditSignals {
 
 export interface ScoreFactor {
   readonly code:
-    'BASE' | 'IDENTITY_VERIFIED' | 'ACCOUNT_AGE' | 'COMPLETED_AGREEMENTS' | 'COMPLETED_PAYMENTS' | 'OUTSTANDING_DEBT' | 'DEFAULTS';
+    | 'BASE'
+    | 'IDENTITY_VERIFIED'
+    | 'ACCOUNT_AGE'
+    | 'COMPLETED_AGREEMENTS'
+    | 'COMPLETED_PAYMENTS'
+    | 'OUTSTANDING_DEBT'
+    | 'DEFAULTS'
+    /** A documented test user: the score is fixed. */
+    | 'TEST_USER'
+    /** Too little to go on (identity not verified): no score. */
+    | 'INSUFFICIENT_DATA';
   /** Points added (positive) or taken away (negative). */
   readonly effect: number;
   readonly detail: string;

@@ -154,5 +154,20 @@ describe('demo data and the CLI', () => {
         await database.drop();
       }
     });
+
+    it('rotates identity encryption keys from the command line (the rotation itself: test/identity)', async () => {
+      const database = await createTestDatabase();
+      const keys = `k9:${Buffer.alloc(32, 9).toString('base64')},k1:${Buffer.alloc(32, 1).toString('base64')}`;
+      try {
+        const rotated = await cli({ DATABASE_URL: database.url ?? '', PII_ENCRYPTION_KEYS: keys }, 'identity:rotate-keys');
+        expect(rotated.code).toBe(0);
+        expect(JSON.parse(rotated.stdout)).toEqual({ rotated: 0, keyId: 'k9' });
+        const bad = await cli({ DATABASE_URL: database.url ?? '', PII_ENCRYPTION_KEYS: 'k9:short' }, 'identity:rotate-keys');
+        expect(bad.code).toBe(1);
+        expect(bad.stderr).toContain('PII_ENCRYPTION_KEYS=(hidden)');
+      } finally {
+        await database.drop();
+      }
+    });
   });
 });

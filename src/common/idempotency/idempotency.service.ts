@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHmac, hkdfSync } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AppConfig } from '../../config/app-config.js';
@@ -37,11 +37,22 @@ const MAX_STORED_BODY_BYTES = 1_048_576;
  */
 @Injectable()
 export class IdempotencyService {
+  /**
+   * The request fingerprint is keyed: a body may hold personal data (a name and an ID number), and a
+   * plain hash of a value from a small space can be reversed by trying every value. The key is derived
+   * from the blind-index key (HKDF, its own label), so there is no further secret to manage.
+   */
+  private readonly fingerprintKey: Buffer;
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly clock: Clock,
     private readonly config: AppConfig,
-  ) {}
+  ) {
+    this.fingerprintKey = Buffer.from(
+      hkdfSync('sha256', config.identity.blindIndexKey, '', 'creditgate idempotency request fingerprint', 32),
+    );
+  }
 
   static assertWellFormed(key: string): void {
     if (!WELL_FORMED_KEY.test(key)) {
@@ -53,15 +64,15 @@ export class IdempotencyService {
     }
   }
 
-  static requestHash(request: Pick<IdempotentRequest, 'method' | 'path' | 'body'>): string {
-    return createHash('sha256')
+  requestHash(request: Pick<IdempotentRequest, 'method' | 'path' | 'body'>): string {
+    return createHmac('sha256', this.fingerprintKey)
       .update(canonicalJson([request.method, request.path, request.body ?? null]))
       .digest('hex');
   }
 
   async claim(request: IdempotentRequest): Promise<Claim> {
     IdempotencyService.assertWellFormed(request.key);
-    const requestHash = IdempotencyService.requestHash(request);
+    const requestHash = this.requestHash(request);
     const now = this.clock.now();
     const expiresAt = new Date(now.getTime() + this.config.idempotency.ttlHours * 3_600_000);
     // Two attempts: the second only after removing an expired key that the purger has not reached yet.
