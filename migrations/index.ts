@@ -5,6 +5,7 @@ import { CreateOauth1763712300000 } from './1763712300000-create-oauth.js';
 import { CreateLedger1763712400000 } from './1763712400000-create-ledger.js';
 import { CreateIdentity1763712500000 } from './1763712500000-create-identity.js';
 import { CreateCredit1763712510000 } from './1763712510000-create-credit.js';
+import { CreateWaivers1763712700000 } from './1763712700000-create-waivers.js';
 
 /**
  * Every migration, oldest first. A new migration file is added at the end of this list; a committed
@@ -18,4 +19,5 @@ export const MIGRATIONS = [
   CreateLedger1763712400000,
   CreateIdentity1763712500000,
   CreateCredit1763712510000,
+  CreateWaivers1763712700000,
 ];

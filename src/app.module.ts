@@ -12,6 +12,7 @@ import { IdentityModule } from './identity/identity.module.js';
 import { LedgerModule } from './ledger/ledger.module.js';
 import { OAuthModule } from './oauth/oauth.module.js';
 import { UsersModule } from './users/users.module.js';
+import { WaiversModule } from './waivers/waivers.module.js';
 
 export interface AppModuleOptions {
   /** Test-only modules mounted beside the application's own; production passes none. */
@@ -36,6 +37,7 @@ export class AppModule {
         LedgerModule,
         IdentityModule,
         CreditModule,
+        WaiversModule,
         DemoModule,
         ...(options.extraModules ?? []),
       ],

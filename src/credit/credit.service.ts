@@ -98,9 +98,14 @@ export class CreditService {
    * For other modules; the caller records why it read it.
    */
   async currentReport(userId: string): Promise<CreditReport> {
+    return (await this.assess(userId)).report;
+  }
+
+  /** The current report and the signals it was judged on (the waiver decision needs both). */
+  async assess(userId: string): Promise<{ readonly report: CreditReport; readonly signals: CreditSignals }> {
     const { email, signals } = await this.signals.collect(userId);
     const digest = signalsDigest(this.provider.name, email, signals);
-    return this.dataSource.transaction(async (manager) => {
+    const report = await this.dataSource.transaction(async (manager) => {
       await manager.query(`SELECT pg_advisory_xact_lock(hashtextextended('credit:' || $1, 0))`, [userId]);
       const now = this.clock.now();
       const latest: ReportRow[] = await manager.query(
@@ -132,6 +137,7 @@ export class CreditService {
       if (row === undefined) throw new Error('credit report: the insert returned nothing');
       return toReport(row);
     });
+    return { report, signals };
   }
 
   /** The calling user's report, the read recorded for audit (without the score). */

@@ -1,0 +1,171 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Transform, Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  IsArray,
+  IsBoolean,
+  IsInt,
+  IsOptional,
+  IsString,
+  IsUUID,
+  Max,
+  MaxLength,
+  Min,
+  MinLength,
+  ValidateNested,
+} from 'class-validator';
+import { IsAmountMinor, IsCurrencyCode } from '../../common/money/money.validators.js';
+import { PageQuery } from '../../common/pagination/cursor.js';
+
+const lowerCase = ({ value }: { value: unknown }): unknown => (typeof value === 'string' ? value.toLowerCase() : value);
+
+export class DepositInput {
+  @ApiProperty({ example: '9900', description: 'Minor units (fen): a JSON integer or a string of digits, above 0.' })
+  @IsAmountMinor()
+  amountMinor!: number | string;
+
+  @ApiProperty({ example: 'CNY' })
+  @IsCurrencyCode()
+  currency!: string;
+}
+
+export class TierInput {
+  @ApiProperty({ example: 650, minimum: 350, maximum: 950 })
+  @IsInt()
+  @Min(350)
+  @Max(950)
+  minScore!: number;
+
+  @ApiProperty({ example: 100, minimum: 0, maximum: 100 })
+  @IsInt()
+  @Min(0)
+  @Max(100)
+  waivePercent!: number;
+}
+
+export class ConditionsInput {
+  @ApiPropertyOptional({ default: true })
+  @IsOptional()
+  @IsBoolean()
+  requireVerifiedIdentity?: boolean;
+
+  @ApiPropertyOptional({ example: 18, nullable: true, description: 'null: no minimum.' })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(150)
+  minimumAge?: number | null;
+
+  @ApiPropertyOptional({ example: 1, nullable: true, description: 'Agreements a user may have open (created or active) at once.' })
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(1000)
+  maxActiveAgreements?: number | null;
+
+  @ApiPropertyOptional({ default: false })
+  @IsOptional()
+  @IsBoolean()
+  allowOutstandingDebt?: boolean;
+
+  @ApiPropertyOptional({ example: '50000', nullable: true, description: "The most a user's open agreements may have waived, in all." })
+  @IsOptional()
+  @IsAmountMinor()
+  maxWaivedExposureMinor?: number | string | null;
+}
+
+export class PolicyVersionInput {
+  @ApiProperty({ type: DepositInput })
+  @ValidateNested()
+  @Type(() => DepositInput)
+  deposit!: DepositInput;
+
+  @ApiProperty({ type: [TierInput], description: '1 to 10 tiers, by minScore ascending; a higher score never waives less.' })
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(10)
+  @ValidateNested({ each: true })
+  @Type(() => TierInput)
+  tiers!: TierInput[];
+
+  @ApiPropertyOptional({ default: 0, description: 'The fallback tier: what is waived when the score is N/A.' })
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(100)
+  scoreUnavailableWaivePercent?: number;
+
+  @ApiPropertyOptional({ type: ConditionsInput })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => ConditionsInput)
+  conditions?: ConditionsInput;
+
+  @ApiProperty({ example: 86_400, description: 'How long an agreement may stay open before it expires (60 s to 365 days).' })
+  @IsInt()
+  @Min(60)
+  @Max(31_536_000)
+  agreementLifetimeSeconds!: number;
+
+  @ApiPropertyOptional({ example: '9900', description: 'The most a completion may charge (default: the deposit).' })
+  @IsOptional()
+  @IsAmountMinor({ allowZero: true })
+  maxFinalChargeMinor?: number | string;
+
+  @ApiPropertyOptional({ default: 900, description: 'How long a decision may be turned into an agreement (60 s to 24 h).' })
+  @IsOptional()
+  @IsInt()
+  @Min(60)
+  @Max(86_400)
+  decisionTtlSeconds?: number;
+}
+
+export class CreatePolicyRequest {
+  @ApiProperty({ example: 'Bike deposit', maxLength: 80 })
+  @IsString()
+  @MinLength(1)
+  @MaxLength(80)
+  name!: string;
+
+  @ApiProperty({ type: PolicyVersionInput, description: 'Version 1, active at once.' })
+  @ValidateNested()
+  @Type(() => PolicyVersionInput)
+  version!: PolicyVersionInput;
+}
+
+export class CreateVersionRequest extends PolicyVersionInput {
+  @ApiPropertyOptional({ default: true, description: 'Make the new version the active one.' })
+  @IsOptional()
+  @IsBoolean()
+  activate?: boolean;
+}
+
+export class PolicyIdParam {
+  @Transform(lowerCase)
+  @IsUUID()
+  id!: string;
+}
+
+export class PolicyVersionParam extends PolicyIdParam {
+  @Type(() => Number)
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000)
+  version!: number;
+}
+
+export class PoliciesQuery extends PageQuery {}
+
+export class DecisionRequest {
+  @ApiProperty({ format: 'uuid' })
+  @Transform(lowerCase)
+  @IsUUID()
+  policyId!: string;
+}
+
+export class DecisionIdParam {
+  @Transform(lowerCase)
+  @IsUUID()
+  id!: string;
+}
