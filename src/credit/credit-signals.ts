@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { Clock } from '../common/clock/clock.js';
-import { IdentityService } from '../identity/identity.service.js';
+import { type IdentityStatus, IdentityService } from '../identity/identity.service.js';
 import { UsersService } from '../users/users.service.js';
 import type { CreditSignals } from './credit-score.js';
 
@@ -32,8 +32,10 @@ export class CreditSignalsService {
     this.sources.push(source);
   }
 
-  /** The user's signals now; the user exists (callers hold a user token). */
-  async collect(userId: string): Promise<{ readonly email: string | null; readonly signals: CreditSignals }> {
+  /** The user's signals now, with the identity status they came from; the user exists (callers hold a user token). */
+  async collect(
+    userId: string,
+  ): Promise<{ readonly email: string | null; readonly signals: CreditSignals; readonly identity: IdentityStatus }> {
     const [user, identity, ...contributions] = await Promise.all([
       this.users.getById(userId),
       this.identity.status(userId),
@@ -56,6 +58,6 @@ export class CreditSignalsService {
         defaults: signals.defaults + (contribution.defaults ?? 0),
       };
     }
-    return { email: user.email, signals };
+    return { email: user.email, signals, identity };
   }
 }

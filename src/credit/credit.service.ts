@@ -6,6 +6,7 @@ import { AuditService } from '../audit/audit.service.js';
 import { canonicalJson } from '../common/canonical-json.js';
 import { Clock } from '../common/clock/clock.js';
 import type { Principal } from '../common/principal.js';
+import type { IdentityStatus } from '../identity/identity.service.js';
 import { AppConfig } from '../config/app-config.js';
 import { CREDIT_SCORE_PROVIDER, type CreditScoreProvider } from './credit-score-provider.js';
 import type { CreditSignals, ScoreBand, ScoreFactor } from './credit-score.js';
@@ -37,6 +38,8 @@ interface ReportRow {
   created_at: Date;
   expires_at: Date;
 }
+
+const LATEST_REPORT = 'SELECT * FROM credit_reports WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1';
 
 const toReport = (row: ReportRow): CreditReport => ({
   id: row.id,
@@ -101,19 +104,26 @@ export class CreditService {
     return (await this.assess(userId)).report;
   }
 
-  /** The current report and the signals it was judged on (the waiver decision needs both). */
-  async assess(userId: string): Promise<{ readonly report: CreditReport; readonly signals: CreditSignals }> {
-    const { email, signals } = await this.signals.collect(userId);
+  /**
+   * The current report, the signals it was judged on and the identity status behind them (the waiver
+   * decision needs all three). A fresh report that still fits is read without a transaction; making a
+   * new one is serialised per user.
+   */
+  async assess(
+    userId: string,
+  ): Promise<{ readonly report: CreditReport; readonly signals: CreditSignals; readonly identity: IdentityStatus }> {
+    const { email, signals, identity } = await this.signals.collect(userId);
     const digest = signalsDigest(this.provider.name, email, signals);
+    const fits = (row: ReportRow | undefined, now: Date): row is ReportRow =>
+      row !== undefined && row.signals_digest === digest && row.expires_at.getTime() > now.getTime();
+    const [latest] = (await this.dataSource.query(LATEST_REPORT, [userId])) as ReportRow[];
+    if (fits(latest, this.clock.now())) return { report: toReport(latest), signals, identity };
     const report = await this.dataSource.transaction(async (manager) => {
       await manager.query(`SELECT pg_advisory_xact_lock(hashtextextended('credit:' || $1, 0))`, [userId]);
       const now = this.clock.now();
-      const latest: ReportRow[] = await manager.query(
-        'SELECT * FROM credit_reports WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1',
-        [userId],
-      );
-      const last = latest[0];
-      if (last !== undefined && last.signals_digest === digest && last.expires_at.getTime() > now.getTime()) return toReport(last);
+      // Again under the lock: a concurrent reader may have made the report meanwhile.
+      const [last] = (await manager.query(LATEST_REPORT, [userId])) as ReportRow[];
+      if (fits(last, now)) return toReport(last);
       const assessment = await this.provider.assess({ userId, email, signals });
       if (assessment.score !== null && (!Number.isInteger(assessment.score) || assessment.score < 350 || assessment.score > 950)) {
         throw new Error(`credit provider ${this.provider.name} answered a score outside 350..950`);
@@ -137,7 +147,7 @@ export class CreditService {
       if (row === undefined) throw new Error('credit report: the insert returned nothing');
       return toReport(row);
     });
-    return { report, signals };
+    return { report, signals, identity };
   }
 
   /** The calling user's report, the read recorded for audit (without the score). */

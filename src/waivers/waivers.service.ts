@@ -1,14 +1,16 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { v7 as uuidv7 } from 'uuid';
+import type { AuditEventInput } from '../audit/audit-event.js';
 import { AuditService } from '../audit/audit.service.js';
 import { Clock } from '../common/clock/clock.js';
 import { CommonError, CommonErrorCode, ErrorKind } from '../common/errors/domain-error.js';
+import { GroupCommitter, type Settled } from '../common/group-commit.js';
 import { parseAmountMinor } from '../common/money/money.js';
 import { decodeCursor, type Page, toPage } from '../common/pagination/cursor.js';
 import type { Principal } from '../common/principal.js';
+import { currentRequestContext } from '../common/request-context/request-context.js';
 import { CreditService } from '../credit/credit.service.js';
-import { IdentityService } from '../identity/identity.service.js';
 import type { PolicyVersionInput } from './dto/waivers.dto.js';
 import { decide, type Outcome, type Reason, type ScoreTier, type WaiverFacts, type WaiverTerms } from './waiver-decision.engine.js';
 import { WaiversError, WaiversErrorCode } from './waivers.errors.js';
@@ -168,6 +170,14 @@ const toDecision = (row: DecisionRow): WaiverDecision => ({
   expiresAt: row.expires_at,
 });
 
+/** A decision on its way to the database, as its row (JSON) and its audit event. */
+interface PendingDecision {
+  readonly record: { readonly id: string } & Record<string, unknown>;
+  readonly event: AuditEventInput;
+}
+
+const DECISION_BATCH_LIMIT = 256;
+
 /** Open agreements: they count against the per-user limit and the waived exposure. */
 export const OPEN_AGREEMENT_STATUSES = ['CREATED', 'ACTIVE'];
 const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -235,17 +245,23 @@ function termsFrom(input: PolicyVersionInput): Omit<PolicyVersion, 'policyId' | 
  * refuses it): a decision can always be replayed against the exact terms it was made under.
  */
 @Injectable()
-export class WaiversService {
+export class WaiversService implements OnApplicationShutdown {
   /** Versions never change: cached by `policyId:version` once read. */
   private readonly versions = new Map<string, PolicyVersion>();
+  private readonly decisionWriter = new GroupCommitter<PendingDecision, DecisionRow>((items) => this.writeDecisions(items), {
+    maxWeight: DECISION_BATCH_LIMIT,
+  });
 
   constructor(
     private readonly dataSource: DataSource,
     private readonly clock: Clock,
     private readonly audit: AuditService,
-    private readonly identity: IdentityService,
     private readonly credit: CreditService,
   ) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.decisionWriter.stop();
+  }
 
   async createPolicy(principal: Principal, name: string, input: PolicyVersionInput): Promise<{ policy: Policy; version: PolicyVersion }> {
     const merchantId = merchantOf(principal);
@@ -362,16 +378,12 @@ export class WaiversService {
     const policy = await this.findPolicy(principal, policyId);
     const terms = await this.version(policy.id, policy.activeVersion);
     if (terms === undefined) throw new Error(`waiver policy ${policy.id} has no version ${policy.activeVersion}`);
-    const [identity, assessed, open] = await Promise.all([
-      this.identity.status(userId),
-      this.credit.assess(userId),
-      this.openAgreements(userId, terms.currency),
-    ]);
+    const [assessed, open] = await Promise.all([this.credit.assess(userId), this.openAgreements(userId, terms.currency)]);
     const facts: StoredFacts = {
       score: assessed.report.score,
       band: assessed.report.band,
-      identity: identity.status,
-      age: identity.age,
+      identity: assessed.identity.status,
+      age: assessed.identity.age,
       activeAgreements: open.count,
       outstandingDebtMinor: assessed.signals.outstandingDebtMinor,
       waivedExposureMinor: open.waivedMinor,
@@ -380,46 +392,63 @@ export class WaiversService {
     const decision = decide(terms, facts);
     const now = this.clock.now();
     const id = uuidv7();
-    const row = await this.dataSource.transaction(async (manager) => {
-      const [inserted] = (await manager.query(
-        `INSERT INTO waiver_decisions (id, policy_id, policy_version, merchant_id, user_id, client_id, outcome, waive_percent,
-           deposit_minor, waived_minor, deposit_due_minor, currency, facts, reasons, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING *`,
-        [
-          id,
-          policy.id,
-          terms.version,
-          policy.merchantId,
-          userId,
-          principal.clientId,
-          decision.outcome,
-          decision.waivePercent,
-          terms.depositMinor.toString(),
-          decision.waivedMinor.toString(),
-          decision.depositDueMinor.toString(),
-          terms.currency,
-          JSON.stringify(factsToJson(facts)),
-          JSON.stringify(decision.reasons),
-          now,
-          new Date(now.getTime() + terms.decisionTtlSeconds * 1000),
-        ],
+    const context = currentRequestContext();
+    const row = await this.decisionWriter.submit({
+      record: {
+        id,
+        policy_id: policy.id,
+        policy_version: terms.version,
+        merchant_id: policy.merchantId,
+        user_id: userId,
+        client_id: principal.clientId,
+        outcome: decision.outcome,
+        waive_percent: decision.waivePercent,
+        deposit_minor: terms.depositMinor.toString(),
+        waived_minor: decision.waivedMinor.toString(),
+        deposit_due_minor: decision.depositDueMinor.toString(),
+        currency: terms.currency,
+        facts: factsToJson(facts),
+        reasons: decision.reasons,
+        created_at: now.toISOString(),
+        expires_at: new Date(now.getTime() + terms.decisionTtlSeconds * 1000).toISOString(),
+      },
+      // Written later, in the batch's transaction: where the request came from is taken now.
+      event: {
+        actor: principal,
+        action: 'waiver.decision.made',
+        resourceType: 'waiver_decision',
+        resourceId: id,
+        outcome: 'success',
+        purpose: 'waiver.decision',
+        details: { policyId: policy.id, policyVersion: terms.version, outcome: decision.outcome, creditReportId: assessed.report.id },
+        ip: context?.ip ?? null,
+        requestId: context?.requestId ?? null,
+        userAgent: context?.userAgent ?? null,
+      },
+    });
+    return toDecision(row);
+  }
+
+  /**
+   * Writes a batch of decisions and their audit events in one transaction (one statement each): many
+   * concurrent decisions share one commit instead of paying one each.
+   */
+  private async writeDecisions(items: readonly PendingDecision[]): Promise<Settled<DecisionRow>[]> {
+    return this.dataSource.transaction(async (manager) => {
+      const rows = (await manager.query(
+        'INSERT INTO waiver_decisions SELECT * FROM json_populate_recordset(NULL::waiver_decisions, $1) RETURNING *',
+        [JSON.stringify(items.map((item) => item.record))],
       )) as DecisionRow[];
-      await this.audit.record(
-        {
-          actor: principal,
-          action: 'waiver.decision.made',
-          resourceType: 'waiver_decision',
-          resourceId: id,
-          outcome: 'success',
-          purpose: 'waiver.decision',
-          details: { policyId: policy.id, policyVersion: terms.version, outcome: decision.outcome, creditReportId: assessed.report.id },
-        },
+      await this.audit.recordAll(
+        items.map((item) => item.event),
         manager,
       );
-      return inserted;
+      const byId = new Map(rows.map((row) => [row.id, row]));
+      return items.map((item): Settled<DecisionRow> => {
+        const row = byId.get(item.record.id);
+        return row === undefined ? { ok: false, error: new Error('waiver decision: not written') } : { ok: true, value: row };
+      });
     });
-    if (row === undefined) throw new Error('waiver decision: the insert returned nothing');
-    return toDecision(row);
   }
 
   /** A decision the caller may see: the user's own, or its merchant's. */
