@@ -3,6 +3,8 @@ import { CreateAuditEvents1763712100000 } from './1763712100000-create-audit-eve
 import { CreateUsers1763712200000 } from './1763712200000-create-users.js';
 import { CreateOauth1763712300000 } from './1763712300000-create-oauth.js';
 import { CreateLedger1763712400000 } from './1763712400000-create-ledger.js';
+import { CreatePayments1763712600000 } from './1763712600000-create-payments.js';
+import { CreateWebhooks1763712610000 } from './1763712610000-create-webhooks.js';
 
 /**
  * Every migration, oldest first. A new migration file is added at the end of this list; a committed
@@ -14,4 +16,6 @@ export const MIGRATIONS = [
   CreateUsers1763712200000,
   CreateOauth1763712300000,
   CreateLedger1763712400000,
+  CreatePayments1763712600000,
+  CreateWebhooks1763712610000,
 ];

@@ -9,7 +9,9 @@ import { DemoModule } from './demo/demo.module.js';
 import { HealthModule } from './health/health.module.js';
 import { LedgerModule } from './ledger/ledger.module.js';
 import { OAuthModule } from './oauth/oauth.module.js';
+import { PaymentsModule } from './payments/payments.module.js';
 import { UsersModule } from './users/users.module.js';
+import { WebhooksModule } from './webhooks/webhooks.module.js';
 
 export interface AppModuleOptions {
   /** Test-only modules mounted beside the application's own; production passes none. */
@@ -33,6 +35,8 @@ export class AppModule {
         OAuthModule,
         LedgerModule,
         DemoModule,
+        WebhooksModule,
+        PaymentsModule,
         ...(options.extraModules ?? []),
       ],
     };

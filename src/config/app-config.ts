@@ -34,6 +34,13 @@ export class AppConfig {
   readonly seedDemo: boolean;
   readonly expirySweepIntervalMs: number;
   readonly rateLimits: { readonly tokenPerMinute: number; readonly loginPerMinute: number; readonly signUpPerMinute: number };
+  readonly payments: { readonly defaultFeeBasisPoints: number; readonly authorizationTtlSeconds: number };
+  readonly webhooks: {
+    readonly allowLoopback: boolean;
+    readonly dispatchIntervalMs: number;
+    readonly timeoutMs: number;
+    readonly secretEncryptionKey: Buffer | undefined;
+  };
 
   constructor(environment: Environment) {
     this.nodeEnvironment = environment.NODE_ENV;
@@ -77,6 +84,19 @@ export class AppConfig {
       tokenPerMinute: environment.RATE_LIMIT_TOKEN_PER_MINUTE,
       loginPerMinute: environment.RATE_LIMIT_LOGIN_PER_MINUTE,
       signUpPerMinute: environment.RATE_LIMIT_SIGN_UP_PER_MINUTE,
+    };
+    this.payments = {
+      defaultFeeBasisPoints: environment.PAYMENTS_DEFAULT_FEE_BASIS_POINTS,
+      authorizationTtlSeconds: environment.PAYMENTS_AUTHORIZATION_TTL_SECONDS,
+    };
+    this.webhooks = {
+      allowLoopback: environment.WEBHOOK_ALLOW_LOOPBACK,
+      dispatchIntervalMs: environment.WEBHOOK_DISPATCH_INTERVAL_MS,
+      timeoutMs: environment.WEBHOOK_TIMEOUT_MS,
+      secretEncryptionKey:
+        environment.WEBHOOK_SECRET_ENCRYPTION_KEY === undefined
+          ? undefined
+          : Buffer.from(environment.WEBHOOK_SECRET_ENCRYPTION_KEY, 'base64'),
     };
   }
 
