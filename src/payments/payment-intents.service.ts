@@ -231,7 +231,7 @@ export class PaymentIntentsService implements OnApplicationShutdown {
           error: new PaymentsError(
             PaymentsErrorCode.PaymentIntentUnexpectedState,
             `The payment intent is ${claimed.has(intent.id) ? 'being confirmed' : intent.status}; only one in requires_confirmation can be confirmed.`,
-            { extensions: { status: claimed.has(intent.id) ? 'requires_confirmation' : intent.status } },
+            { extensions: { intentStatus: claimed.has(intent.id) ? 'requires_confirmation' : intent.status } },
           ),
         };
         continue;
@@ -543,7 +543,7 @@ export class PaymentIntentsService implements OnApplicationShutdown {
       throw new PaymentsError(
         PaymentsErrorCode.PaymentIntentUnexpectedState,
         `The payment intent is ${intent.status}; only one in ${status} can be ${verb}.`,
-        { extensions: { status: intent.status } },
+        { extensions: { intentStatus: intent.status } },
       );
     }
   }

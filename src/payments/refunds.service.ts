@@ -91,7 +91,7 @@ export class RefundsService {
         throw new PaymentsError(
           PaymentsErrorCode.PaymentIntentUnexpectedState,
           `The payment intent is ${intent.status}; only a succeeded one can be refunded.`,
-          { extensions: { status: intent.status } },
+          { extensions: { intentStatus: intent.status } },
         );
       }
       const refundable = intent.amountCaptured - intent.amountRefunded;
