@@ -123,8 +123,8 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
       // Only the holder of this attempt number records it: a lease that ran out and was taken over is not recorded twice.
       const [, updated]: [unknown, number] = await manager.query(
         `UPDATE webhook_deliveries
-            SET attempts = $2, status = $3, next_attempt_at = $4, last_attempt_at = $5, last_status_code = $6, last_error = $7,
-                delivered_at = CASE WHEN $3 = 'delivered' THEN $5 ELSE NULL END
+            SET attempts = $2, status = $3::text, next_attempt_at = $4, last_attempt_at = $5::timestamptz, last_status_code = $6, last_error = $7,
+                delivered_at = CASE WHEN $3::text = 'delivered' THEN $5::timestamptz ELSE NULL END
           WHERE id = $1 AND attempts = $8 AND status = 'pending'`,
         [row.id, attempt, status, next, now, outcome.statusCode, outcome.error, row.attempts],
       );
