@@ -696,7 +696,7 @@ async function naiveTransfer(pool, dist, command) {
   }
 }
 
-async function benchNaive(settings) {
+export async function benchNaive(settings) {
   const database = await createBenchDatabase();
   let ledgerHandle;
   let pool;

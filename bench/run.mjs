@@ -16,6 +16,7 @@ const scenarios = {
   health: () => import('./health.mjs'),
   oauth: () => import('./oauth.mjs'),
   ledger: () => import('./ledger.mjs'),
+  payments: () => import('./payments.mjs'),
 };
 
 function parseArguments(argv) {

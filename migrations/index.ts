@@ -5,6 +5,8 @@ import { CreateOauth1763712300000 } from './1763712300000-create-oauth.js';
 import { CreateLedger1763712400000 } from './1763712400000-create-ledger.js';
 import { CreateIdentity1763712500000 } from './1763712500000-create-identity.js';
 import { CreateCredit1763712510000 } from './1763712510000-create-credit.js';
+import { CreatePayments1763712600000 } from './1763712600000-create-payments.js';
+import { CreateWebhooks1763712610000 } from './1763712610000-create-webhooks.js';
 import { CreateWaivers1763712700000 } from './1763712700000-create-waivers.js';
 
 /**
@@ -19,5 +21,7 @@ export const MIGRATIONS = [
   CreateLedger1763712400000,
   CreateIdentity1763712500000,
   CreateCredit1763712510000,
+  CreatePayments1763712600000,
+  CreateWebhooks1763712610000,
   CreateWaivers1763712700000,
 ];

@@ -11,8 +11,10 @@ import { HealthModule } from './health/health.module.js';
 import { IdentityModule } from './identity/identity.module.js';
 import { LedgerModule } from './ledger/ledger.module.js';
 import { OAuthModule } from './oauth/oauth.module.js';
+import { PaymentsModule } from './payments/payments.module.js';
 import { UsersModule } from './users/users.module.js';
 import { WaiversModule } from './waivers/waivers.module.js';
+import { WebhooksModule } from './webhooks/webhooks.module.js';
 
 export interface AppModuleOptions {
   /** Test-only modules mounted beside the application's own; production passes none. */
@@ -37,6 +39,8 @@ export class AppModule {
         LedgerModule,
         IdentityModule,
         CreditModule,
+        WebhooksModule,
+        PaymentsModule,
         WaiversModule,
         DemoModule,
         ...(options.extraModules ?? []),

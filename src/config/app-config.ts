@@ -44,6 +44,13 @@ export class AppConfig {
     readonly maxFailedAttempts: number;
   };
   readonly credit: { readonly bureauKey: string; readonly reportTtlHours: number };
+  readonly payments: { readonly defaultFeeBasisPoints: number; readonly authorizationTtlSeconds: number };
+  readonly webhooks: {
+    readonly allowLoopback: boolean;
+    readonly dispatchIntervalMs: number;
+    readonly timeoutMs: number;
+    readonly secretEncryptionKey: Buffer | undefined;
+  };
 
   constructor(environment: Environment) {
     this.nodeEnvironment = environment.NODE_ENV;
@@ -104,6 +111,19 @@ export class AppConfig {
     this.credit = {
       bureauKey: environment.CREDIT_BUREAU_KEY ?? 'creditgate-mock-bureau-development-key',
       reportTtlHours: environment.CREDIT_REPORT_TTL_HOURS,
+    };
+    this.payments = {
+      defaultFeeBasisPoints: environment.PAYMENTS_DEFAULT_FEE_BASIS_POINTS,
+      authorizationTtlSeconds: environment.PAYMENTS_AUTHORIZATION_TTL_SECONDS,
+    };
+    this.webhooks = {
+      allowLoopback: environment.WEBHOOK_ALLOW_LOOPBACK,
+      dispatchIntervalMs: environment.WEBHOOK_DISPATCH_INTERVAL_MS,
+      timeoutMs: environment.WEBHOOK_TIMEOUT_MS,
+      secretEncryptionKey:
+        environment.WEBHOOK_SECRET_ENCRYPTION_KEY === undefined
+          ? undefined
+          : Buffer.from(environment.WEBHOOK_SECRET_ENCRYPTION_KEY, 'base64'),
     };
   }
 

@@ -250,6 +250,45 @@ export class Environment {
   @Min(1)
   @Max(24 * 30)
   CREDIT_REPORT_TTL_HOURS = 24;
+
+  /** The platform's fee on a payment, in basis points of the captured amount, for merchants without their own. */
+  @Transform(toInteger)
+  @IsInt()
+  @Min(0)
+  @Max(10_000)
+  PAYMENTS_DEFAULT_FEE_BASIS_POINTS = 60;
+
+  /** How long a manual-capture authorisation holds the money before it expires (at most the ledger's 30 days). */
+  @Transform(toInteger)
+  @IsInt()
+  @Min(60)
+  @Max(30 * 86_400)
+  PAYMENTS_AUTHORIZATION_TTL_SECONDS = 7 * 86_400;
+
+  /** Allow webhook endpoints on http:// and on loopback or private addresses (development and tests only). */
+  @Transform(toBoolean)
+  @IsBoolean()
+  WEBHOOK_ALLOW_LOOPBACK = false;
+
+  /** How often the webhook dispatcher looks for due deliveries; 0 turns the timer off (tests drive it). */
+  @Transform(toInteger)
+  @IsInt()
+  @Min(0)
+  @Max(3_600_000)
+  WEBHOOK_DISPATCH_INTERVAL_MS = 1000;
+
+  /** How long one webhook delivery attempt may take before it counts as failed. */
+  @Transform(toInteger)
+  @IsInt()
+  @Min(100)
+  @Max(60_000)
+  WEBHOOK_TIMEOUT_MS = 10_000;
+
+  /** 32 bytes, base64: webhook signing secrets are encrypted at rest (AES-256-GCM) with it; unset keeps them as they are. */
+  @Transform(emptyToUndefined)
+  @IsOptional()
+  @Matches(/^[A-Za-z0-9+/]{43}=$/, { message: 'WEBHOOK_SECRET_ENCRYPTION_KEY must be 32 bytes in base64 (44 characters)' })
+  WEBHOOK_SECRET_ENCRYPTION_KEY?: string;
 }
 
 export class ConfigValidationError extends Error {
@@ -277,6 +316,7 @@ const OPTIONAL_VARIABLES = [
   'PII_ENCRYPTION_KEYS',
   'PII_BLIND_INDEX_KEY',
   'CREDIT_BUREAU_KEY',
+  'WEBHOOK_SECRET_ENCRYPTION_KEY',
 ];
 
 /** Validates raw environment variables; throws ConfigValidationError naming every bad variable. */

@@ -278,4 +278,20 @@ export class LedgerService {
     const [results] = await this.engine.execute(manager, [{ commands, linked: options.linked ?? false }]);
     return results ?? [];
   }
+
+  /**
+   * Several independent groups inside the caller's transaction, written with one set of statements (a
+   * caller batching many requests into one transaction). One result array a group, in order; each
+   * group's audit event is written in the same transaction.
+   */
+  async submitGroupsWithin(
+    manager: EntityManager,
+    groups: readonly (SubmitOptions & { commands: readonly LedgerCommand[] })[],
+  ): Promise<CommandResult[][]> {
+    if (groups.length === 0) return [];
+    return this.engine.execute(
+      manager,
+      groups.map((group) => ({ commands: group.commands, linked: group.linked ?? false, audit: group.audit })),
+    );
+  }
 }

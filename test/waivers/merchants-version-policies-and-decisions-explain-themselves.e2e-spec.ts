@@ -232,6 +232,22 @@ describe('merchants version their waiver policies, and decisions explain themsel
     expectProblem(await merchant(otherMerchantToken).get(`/v1/waivers/decisions/${made.body.id as string}`), 404, 'DECISION_NOT_FOUND');
   });
 
+  it('writes each of many concurrent decisions once, with its own audit event', async () => {
+    const user = await verifiedUser('score-690@test.invalid');
+    const answers = await Promise.all(Array.from({ length: 40 }, () => ask(user)));
+    expect(answers.map((answer) => answer.status)).toEqual(Array.from({ length: 40 }, () => 201));
+    const ids = answers.map((answer) => answer.body.id as string);
+    expect(new Set(ids).size).toBe(40);
+    const [{ decisions }] = await t.dataSource.query('SELECT count(*)::int AS decisions FROM waiver_decisions WHERE id = ANY($1::uuid[])', [
+      ids,
+    ]);
+    const [{ events }] = await t.dataSource.query(
+      `SELECT count(DISTINCT resource_id)::int AS events FROM audit_events WHERE action = 'waiver.decision.made' AND resource_id = ANY($1) AND request_id IS NOT NULL`,
+      [ids],
+    );
+    expect({ decisions, events }).toEqual({ decisions: 40, events: 40 });
+  });
+
   it('adds versions that become active, and never changes one once written', async () => {
     const v2 = await merchant(merchantToken).post(`/v1/waiver-policies/${policyId}/versions`, {
       ...BIKE_POLICY.version,

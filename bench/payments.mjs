@@ -1,0 +1,384 @@
+/* global AbortSignal, URLSearchParams */
+// Scenario "payments": confirmed automatic payments per second into one hot merchant, over HTTP, with
+// BENCH_PAYMENTS_USERS users (64) each on its own connection, POST /v1/payment-intents/{id}/confirm with
+// a user token and a fresh Idempotency-Key; next to the ledger bench's naive baseline (one transaction a
+// transfer, in-process) measured in the same run. Real PostgreSQL (fsync on), a fresh database each.
+//
+// Setup, not measured: the platform client creates the merchant, its backend and a public mini-program
+// over the admin API; the users sign up and go through the authorization code flow with PKCE on the
+// real sign-in and consent pages; each tops up its wallet over the API; the intents to confirm
+// (automatic capture, 100 fen, addressed to nobody) are inserted in one SQL statement, since creating
+// them is not what is measured.
+//
+//   node bench/run.mjs --only payments          (after npm run build)
+// Settings: BENCH_PAYMENTS_USERS (64), BENCH_PAYMENTS_INTENTS (60,000), BENCH_DURATION_SECONDS (10),
+// BENCH_WARMUP_SECONDS (2), BENCH_ADMIN_DATABASE_URL.
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { benchNaive } from './ledger.mjs';
+import {
+  createBenchDatabase,
+  formatConditions,
+  formatMs,
+  formatNumber,
+  formatRatio,
+  formatTable,
+  isMainModule,
+  loadProblems,
+  loadSettings,
+  peakRssBytes,
+  positiveInteger,
+  progress,
+  runAutocannon,
+  startService,
+  stopProblems,
+  stopService,
+} from './lib.mjs';
+
+export const name = 'payments';
+
+const PLATFORM_CLIENT_ID = 'platform_benchmark02';
+const REDIRECT_URI = 'http://127.0.0.1:8787/callback';
+const PASSWORD = 'benchmark-password-for-payments';
+const AMOUNT_MINOR = 100;
+const TOP_UP_MINOR = 100_000_000;
+const REQUEST_TIMEOUT_MS = 10_000;
+const GOAL_PER_SEC = 1500;
+const GOAL_P99_MS = 50;
+
+function basicAuthorization(clientId, clientSecret) {
+  const encode = (text) => encodeURIComponent(text).replace(/%20/g, '+');
+  return `Basic ${Buffer.from(`${encode(clientId)}:${encode(clientSecret)}`).toString('base64')}`;
+}
+
+async function call(url, { method = 'GET', headers = {}, body, redirect = 'follow' } = {}) {
+  const response = await fetch(url, { method, headers, body, redirect, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+  const text = await response.text();
+  let parsed;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  return { status: response.status, body: parsed, text, headers: response.headers };
+}
+
+function expectStatus(what, result, expected) {
+  if (result.status !== expected) throw new Error(`${what} answered ${result.status}, expected ${expected}: ${result.text.slice(0, 300)}`);
+}
+
+async function clientToken(baseUrl, authorization, scope) {
+  const result = await call(`${baseUrl}/oauth/token`, {
+    method: 'POST',
+    headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'client_credentials', scope }).toString(),
+  });
+  expectStatus(`token (${scope})`, result, 200);
+  return result.body.access_token;
+}
+
+/** A browser for the sign-in and consent pages: a cookie jar, no automatic redirects. */
+class Browser {
+  cookies = new Map();
+  async request(url, init = {}) {
+    const cookie = [...this.cookies].map(([key, value]) => `${key}=${value}`).join('; ');
+    const response = await fetch(url, {
+      ...init,
+      redirect: 'manual',
+      headers: { ...(init.headers ?? {}), cookie },
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+    });
+    for (const header of response.headers.getSetCookie()) {
+      const [pair] = header.split(';');
+      const at = pair.indexOf('=');
+      const key = pair.slice(0, at).trim();
+      if (/max-age=0|expires=Thu, 01 Jan 1970/i.test(header)) this.cookies.delete(key);
+      else this.cookies.set(key, pair.slice(at + 1));
+    }
+    return response;
+  }
+}
+
+/** The authorization code flow with PKCE through the real pages: returns the user's access token. */
+async function userToken(baseUrl, clientId, email, scope) {
+  const verifier = randomBytes(32).toString('base64url');
+  const challenge = createHash('sha256').update(verifier).digest('base64url');
+  const state = randomBytes(8).toString('hex');
+  const browser = new Browser();
+  const authorize = new URL(`${baseUrl}/oauth/authorize`);
+  authorize.search = new URLSearchParams({
+    client_id: clientId,
+    redirect_uri: REDIRECT_URI,
+    response_type: 'code',
+    scope,
+    state,
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+  }).toString();
+  let response = await browser.request(authorize.toString());
+  for (let step = 0; step < 12; step += 1) {
+    if (response.status === 302 || response.status === 303) {
+      const next = new URL(response.headers.get('location'), baseUrl).toString();
+      await response.arrayBuffer();
+      if (next.startsWith(REDIRECT_URI)) {
+        const code = new URL(next).searchParams.get('code');
+        const token = await call(`${baseUrl}/oauth/token`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({
+            grant_type: 'authorization_code',
+            code,
+            redirect_uri: REDIRECT_URI,
+            client_id: clientId,
+            code_verifier: verifier,
+          }).toString(),
+        });
+        expectStatus('token (authorization code)', token, 200);
+        return token.body.access_token;
+      }
+      response = await browser.request(next);
+      continue;
+    }
+    const html = await response.text();
+    if (response.status !== 200) throw new Error(`sign-in flow: ${response.status} ${html.slice(0, 200)}`);
+    const uid = /action="\/interaction\/([^/"]+)\//.exec(html)?.[1];
+    const csrfToken = /name="csrfToken" value="([^"]+)"/.exec(html)?.[1];
+    if (!uid || !csrfToken) throw new Error(`sign-in flow: not an interaction page: ${html.slice(0, 200)}`);
+    const form = html.includes('name="password"')
+      ? { path: 'login', fields: { csrfToken, login: email, password: PASSWORD } }
+      : { path: 'consent', fields: { csrfToken, decision: 'approve' } };
+    response = await browser.request(`${baseUrl}/interaction/${uid}/${form.path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(form.fields).toString(),
+    });
+  }
+  throw new Error('sign-in flow did not reach the redirect URI');
+}
+
+async function inBatches(items, size, work) {
+  const results = [];
+  for (let start = 0; start < items.length; start += size) results.push(...(await Promise.all(items.slice(start, start + size).map(work))));
+  return results;
+}
+
+async function benchHttp(settings) {
+  const database = await createBenchDatabase();
+  const platformSecret = randomBytes(24).toString('base64url');
+  let service;
+  const figures = {};
+  try {
+    service = await startService({
+      label: 'creditgate (payments)',
+      env: {
+        DATABASE_URL: database.url,
+        PLATFORM_CLIENT_ID,
+        PLATFORM_CLIENT_SECRET: platformSecret,
+        RATE_LIMIT_LOGIN_PER_MINUTE: '10000',
+        RATE_LIMIT_SIGN_UP_PER_MINUTE: '10000',
+        RATE_LIMIT_TOKEN_PER_MINUTE: '1000000',
+      },
+    });
+    const { url } = service;
+    progress(`${name}: setting up a merchant, its mini-program and ${settings.users} signed-in users`);
+    const admin = { authorization: `Bearer ${await clientToken(url, basicAuthorization(PLATFORM_CLIENT_ID, platformSecret), 'admin')}` };
+    const adminPost = (path, body) =>
+      call(`${url}${path}`, {
+        method: 'POST',
+        headers: { ...admin, 'content-type': 'application/json', 'idempotency-key': randomUUID() },
+        body: JSON.stringify(body),
+      });
+    const merchant = await adminPost('/v1/admin/merchants', { name: 'Benchmark bikes' });
+    expectStatus('create merchant', merchant, 201);
+    const miniProgram = await adminPost('/v1/admin/clients', {
+      clientType: 'mini_program',
+      merchantId: merchant.body.id,
+      name: 'Benchmark mini-program',
+      tokenEndpointAuthMethod: 'none',
+      redirectUris: [REDIRECT_URI],
+    });
+    expectStatus('create mini-program', miniProgram, 201);
+    const backend = await adminPost('/v1/admin/clients', {
+      clientType: 'merchant',
+      merchantId: merchant.body.id,
+      name: 'Benchmark backend',
+    });
+    expectStatus('create merchant backend', backend, 201);
+    const emails = Array.from({ length: settings.users }, (_, index) => `bench-${index}-${randomUUID().slice(0, 8)}@bench.invalid`);
+    await inBatches(emails, 8, async (email) => {
+      const signUp = await call(`${url}/v1/users`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email, password: PASSWORD, displayName: 'Bench' }),
+      });
+      if (signUp.status >= 300) throw new Error(`sign-up answered ${signUp.status}: ${signUp.text.slice(0, 200)}`);
+    });
+    const tokens = await inBatches(emails, 8, (email) => userToken(url, miniProgram.body.clientId, email, 'payments:pay wallet:read'));
+    await inBatches(tokens, 8, async (token) => {
+      const topUp = await call(`${url}/v1/wallet/top-ups`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'idempotency-key': randomUUID() },
+        body: JSON.stringify({ amountMinor: TOP_UP_MINOR, currency: 'CNY' }),
+      });
+      expectStatus('top-up', topUp, 201);
+    });
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    let intentIds;
+    try {
+      const { rows } = await client.query(
+        `INSERT INTO payment_intents (id, merchant_id, amount, currency, capture_method, status, fee_basis_points, created_by_client_id, created_at, updated_at)
+         SELECT gen_random_uuid(), $1, $2, 'CNY', 'automatic', 'requires_confirmation', 60, $3, now(), now() FROM generate_series(1, $4)
+         RETURNING id`,
+        [merchant.body.id, AMOUNT_MINOR, backend.body.clientId, settings.intents],
+      );
+      intentIds = rows.map((row) => row.id);
+    } finally {
+      await client.end();
+    }
+    let next = 0;
+    let userIndex = 0;
+    const tally = { succeeded: 0, non2xx: 0, samples: new Map() };
+    const request = {
+      method: 'POST',
+      setupRequest: (req, context) => {
+        if (context.token === undefined) context.token = tokens[userIndex++ % tokens.length];
+        const id = intentIds[next++];
+        if (id === undefined) throw new Error('ran out of intents: raise BENCH_PAYMENTS_INTENTS');
+        req.path = `/v1/payment-intents/${id}/confirm`;
+        req.headers = { authorization: `Bearer ${context.token}`, 'idempotency-key': randomUUID(), 'content-type': 'application/json' };
+        req.body = '{}';
+        return req;
+      },
+      onResponse: (status, body) => {
+        if (status === 200) tally.succeeded += 1;
+        else {
+          tally.non2xx += 1;
+          const key = `HTTP ${status}: ${String(body).slice(0, 100)}`;
+          tally.samples.set(key, (tally.samples.get(key) ?? 0) + 1);
+        }
+      },
+    };
+    const base = { url, connections: settings.users, requests: [request] };
+    progress(`${name}: http: ${settings.warmupSeconds} s warm-up, then ${settings.durationSeconds} s at ${settings.users} connections`);
+    if (settings.warmupSeconds > 0) figures.warmup = await runAutocannon({ ...base, durationSeconds: settings.warmupSeconds });
+    figures.load = await runAutocannon({ ...base, durationSeconds: settings.durationSeconds });
+    figures.peakRssBytes = peakRssBytes(service.pid);
+    figures.tally = tally;
+    const check = new pg.Client({ connectionString: database.url });
+    await check.connect();
+    try {
+      const { rows } = await check.query(
+        `SELECT (SELECT count(*)::int FROM payment_intents WHERE status = 'succeeded') AS succeeded,
+                (SELECT count(*)::int FROM ledger_transfers WHERE code = 'payment') AS payments,
+                (SELECT count(*)::int FROM ledger_transfers WHERE code = 'payment_fee') AS fees,
+                (SELECT count(*)::int FROM webhook_events) AS events,
+                (SELECT bool_and(debits = credits) FROM (SELECT sum(debits_posted) AS debits, sum(credits_posted) AS credits FROM ledger_accounts GROUP BY currency) s) AS balanced`,
+      );
+      figures.stored = rows[0];
+    } finally {
+      await check.end();
+    }
+  } finally {
+    if (service !== undefined) figures.stopped = await stopService(service).catch((error) => ({ forced: true, error }));
+    await database.drop();
+  }
+  return figures;
+}
+
+export async function run(options = {}) {
+  const shared = loadSettings(options);
+  const settings = {
+    durationSeconds: shared.durationSeconds,
+    warmupSeconds: shared.warmupSeconds,
+    users: positiveInteger(options.paymentsUsers, 'BENCH_PAYMENTS_USERS', 64),
+    intents: positiveInteger(options.paymentsIntents, 'BENCH_PAYMENTS_INTENTS', 60_000),
+  };
+  progress(`${name}: part 1: the ledger's naive baseline (one transaction a transfer)`);
+  const naive = await benchNaive({
+    callers: settings.users,
+    accounts: 1000,
+    naivePool: 60,
+    durationSeconds: settings.durationSeconds,
+    warmupSeconds: settings.warmupSeconds,
+  });
+  progress(`${name}: part 2: POST /v1/payment-intents/{id}/confirm over HTTP`);
+  const http = await benchHttp(settings);
+  const load = http.load;
+  const problems = [
+    ...loadProblems(load),
+    ...(http.stopped?.error ? [`stop failed: ${http.stopped.error.message}`] : stopProblems(http.stopped)),
+    ...[...http.tally.samples].slice(0, 3).map(([key, count]) => `${count} x ${key}`),
+  ];
+  const conditions = {
+    connections: settings.users,
+    durationSeconds: settings.durationSeconds,
+    warmupSeconds: settings.warmupSeconds,
+    payments: `${settings.users} users (own token each, one per connection) confirm automatic intents of ${AMOUNT_MINOR} fen to one merchant; fee 60 bps (1 fen) as a linked transfer; audit event and webhook outbox row in the same transaction`,
+    naive: `ledger bench's naive baseline: ${settings.users} callers, pg pool 60, one transaction a transfer into one hot account`,
+  };
+  const table = formatTable(
+    [
+      { key: 'target', title: 'target', align: 'left' },
+      { key: 'throughput', title: 'per second', align: 'right' },
+      { key: 'p50', title: 'p50', align: 'right' },
+      { key: 'p99', title: 'p99', align: 'right' },
+      { key: 'notes', title: 'notes', align: 'left' },
+    ],
+    [
+      {
+        target: 'HTTP confirm (automatic capture)',
+        throughput: formatNumber(load.requestsPerSec),
+        p50: formatMs(load.latencyP50Ms),
+        p99: formatMs(load.latencyP99Ms),
+        notes: `goal >= ${GOAL_PER_SEC}/s: ${load.requestsPerSec >= GOAL_PER_SEC ? 'met' : 'MISSED'}; p99 < ${GOAL_P99_MS} ms: ${load.latencyP99Ms < GOAL_P99_MS ? 'met' : 'MISSED'}`,
+      },
+      {
+        target: 'naive ledger baseline (in-process)',
+        throughput: formatNumber(naive.perSec),
+        p50: formatMs(naive.p50Ms),
+        p99: formatMs(naive.p99Ms),
+        notes: 'baseline',
+      },
+    ],
+  );
+  const stored = http.stored ?? {};
+  const detail = [
+    `== ${name}: confirmed automatic payments into one hot merchant ==`,
+    formatConditions(conditions),
+    '',
+    table,
+    '',
+    `stored after the run: ${stored.succeeded} succeeded intents, ${stored.payments} payment transfers, ${stored.fees} fee transfers, ${stored.events} webhook events; books balanced: ${stored.balanced}`,
+    problems.length > 0 ? `problems: ${problems.join('; ')}` : 'problems: none',
+  ].join('\n');
+  return {
+    detail,
+    settings: { users: settings.users },
+    rows: [
+      {
+        scenario: `POST /v1/payment-intents/{id}/confirm, 1 hot merchant, ${settings.users} users`,
+        requestsPerSec: load.requestsPerSec,
+        latencyP50Ms: load.latencyP50Ms,
+        latencyP99Ms: load.latencyP99Ms,
+        peakRssBytes: http.peakRssBytes,
+        baseline: `naive ledger: ${formatNumber(naive.perSec)} /s`,
+        ratio: formatRatio(load.requestsPerSec / naive.perSec),
+        notes: problems.join('; ') || undefined,
+      },
+    ],
+  };
+}
+
+if (isMainModule(import.meta.url)) {
+  run().then(
+    (result) => {
+      process.stdout.write(`${result.detail}\n`);
+      process.exit(0);
+    },
+    (error) => {
+      process.stderr.write(`bench: ${error.stack ?? error}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,587 @@
+import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { v7 as uuidv7 } from 'uuid';
+import { DataSource, type EntityManager } from 'typeorm';
+import { AuditService } from '../audit/audit.service.js';
+import { Clock } from '../common/clock/clock.js';
+import { CommonError, CommonErrorCode, ErrorKind } from '../common/errors/domain-error.js';
+import { GroupCommitter, type Settled } from '../common/group-commit.js';
+import { decodeCursor, type Page, toPage } from '../common/pagination/cursor.js';
+import type { Principal } from '../common/principal.js';
+import { AppConfig } from '../config/app-config.js';
+import { defaultResolutionId, LedgerService } from '../ledger/ledger.service.js';
+import type { CommandResult, LedgerCommand } from '../ledger/ledger.types.js';
+import type { OutboxEvent } from '../webhooks/webhook-events.js';
+import { WebhookOutbox } from '../webhooks/webhook-outbox.js';
+import { platformFee } from './fees.js';
+import { auditOf, groupFailure, merchantOf, paymentsErrorOf, transfersOrThrow, userOf } from './ledger-outcome.js';
+import { MerchantFees } from './merchant-fees.js';
+import { PaymentAccounts } from './payment-accounts.js';
+import { type CaptureMethod, intentFromRow, intentJson, type IntentRow, intentTransferId, type PaymentIntent } from './payment-intent.js';
+import { intentNotFound, PaymentsError, PaymentsErrorCode } from './payments.errors.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** Confirmations one database transaction takes at most. */
+const CONFIRM_BATCH_LIMIT = 500;
+const BATCH_RETRIES = 3;
+const EXPIRY_BATCH = 100;
+
+export interface NewPaymentIntent {
+  readonly amount: bigint;
+  readonly currency: string;
+  readonly captureMethod: CaptureMethod;
+  readonly description?: string | null;
+  readonly merchantReference?: string | null;
+  readonly userId?: string | null;
+}
+
+interface Confirmation {
+  readonly intentId: string;
+  readonly principal: Principal;
+  readonly walletAccountId: string;
+  readonly merchantAccountId: string;
+  readonly feesAccountId: string;
+  /** The audit event's origin, captured in the request. */
+  readonly audit: (intent: PaymentIntent, failure?: string) => ReturnType<typeof auditOf>;
+}
+
+/** The event a change of an intent's status announces to the merchant's webhooks. */
+function intentEvent(intent: PaymentIntent): OutboxEvent {
+  const type = (
+    {
+      requires_capture: 'payment_intent.amount_capturable_updated',
+      succeeded: 'payment_intent.succeeded',
+      canceled: 'payment_intent.canceled',
+      expired: 'payment_intent.expired',
+    } as const
+  )[intent.status as 'requires_capture' | 'succeeded' | 'canceled' | 'expired'];
+  if (type === undefined) throw new Error(`no event for a payment intent in ${intent.status}`);
+  return { merchantId: intent.merchantId, type, object: intentJson(intent) };
+}
+
+/** Whether `principal` (a merchant's client or a user of one of its mini-programs) may see the intent. */
+function visibleTo(intent: PaymentIntent, principal: Principal): boolean {
+  if (intent.merchantId !== principal.merchantId) return false;
+  if (principal.userId === null) return true;
+  const payer = intent.payerUserId ?? intent.userId;
+  return payer === null || payer === principal.userId;
+}
+
+/**
+ * Payment intents: created by a merchant, confirmed by a user (automatic capture moves the money at
+ * once, manual capture holds it), captured in whole or part, cancelled, or expired. Each change of
+ * status commits in one transaction with its ledger transfers, its audit event and its webhook event,
+ * so status and books can never disagree. Confirmations are group-committed: concurrent confirms
+ * share one transaction (intents locked by id, then the ledger's locks), the hot merchant account is
+ * locked once per batch instead of once per payment.
+ */
+@Injectable()
+export class PaymentIntentsService implements OnApplicationShutdown {
+  private readonly logger = new Logger(PaymentIntentsService.name);
+  private readonly confirmations: GroupCommitter<Confirmation, PaymentIntent>;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly ledger: LedgerService,
+    private readonly accounts: PaymentAccounts,
+    private readonly fees: MerchantFees,
+    private readonly outbox: WebhookOutbox,
+    private readonly audit: AuditService,
+    private readonly clock: Clock,
+    private readonly config: AppConfig,
+  ) {
+    this.confirmations = new GroupCommitter((items) => this.writeConfirmations(items), { maxWeight: CONFIRM_BATCH_LIMIT });
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.confirmations.stop();
+  }
+
+  async create(principal: Principal, input: NewPaymentIntent): Promise<PaymentIntent> {
+    const merchantId = merchantOf(principal);
+    const now = this.clock.now();
+    return this.dataSource.transaction(async (manager) => {
+      const feeBasisPoints = await this.fees.basisPoints(merchantId, manager);
+      const rows: IntentRow[] = await manager.query(
+        `INSERT INTO payment_intents (id, merchant_id, user_id, amount, currency, capture_method, status, description, merchant_reference,
+                                      fee_basis_points, created_by_client_id, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, 'requires_confirmation', $7, $8, $9, $10, $11, $11) RETURNING *`,
+        [
+          uuidv7(),
+          merchantId,
+          input.userId ?? null,
+          input.amount.toString(),
+          input.currency,
+          input.captureMethod,
+          input.description ?? null,
+          input.merchantReference ?? null,
+          feeBasisPoints,
+          principal.clientId,
+          now,
+        ],
+      );
+      const intent = intentFromRow(this.one(rows));
+      await this.audit.record(
+        auditOf(principal, 'payment_intent.created', 'payment_intent', intent.id, {
+          amountMinor: intent.amount.toString(),
+          currency: intent.currency,
+          captureMethod: intent.captureMethod,
+        }),
+        manager,
+      );
+      return intent;
+    });
+  }
+
+  /** The intent if `principal` may see it; another merchant's (or another user's) is simply not found. */
+  async get(principal: Principal, id: string): Promise<PaymentIntent> {
+    const rows: IntentRow[] = await this.dataSource.query('SELECT * FROM payment_intents WHERE id = $1', [id]);
+    const intent = rows[0] ? intentFromRow(rows[0]) : undefined;
+    if (intent === undefined || !visibleTo(intent, principal)) throw intentNotFound();
+    return intent;
+  }
+
+  async list(merchantId: string, limit: number, cursor?: string): Promise<Page<PaymentIntent>> {
+    const after = cursor === undefined ? undefined : position(cursor);
+    const rows: IntentRow[] = await this.dataSource.query(
+      `SELECT * FROM payment_intents WHERE merchant_id = $1 ${after ? 'AND (created_at, id) < ($3, $4::uuid)' : ''}
+        ORDER BY created_at DESC, id DESC LIMIT $2`,
+      after ? [merchantId, limit + 1, after.at, after.id] : [merchantId, limit + 1],
+    );
+    return toPage(rows, limit, (row) => ({ key: row.created_at.toISOString(), id: row.id }), intentFromRow);
+  }
+
+  /**
+   * A user confirms (pays) an intent through a mini-program of the intent's merchant. Automatic
+   * capture: the wallet pays the merchant and the merchant the fee, linked. Manual: a pending transfer
+   * holds the amount in the wallet until capture, cancel or expiry.
+   */
+  async confirm(principal: Principal, id: string): Promise<PaymentIntent> {
+    const userId = userOf(principal);
+    const intent = await this.get(principal, id);
+    const [walletAccountId, merchantAccountId, feesAccountId] = await Promise.all([
+      this.accounts.ensure({ purpose: 'wallet', userId }, intent.currency),
+      this.accounts.ensure({ purpose: 'available', merchantId: intent.merchantId }, intent.currency),
+      this.accounts.ensure({ purpose: 'fees' }, intent.currency),
+    ]);
+    const origin = auditOf(principal, 'payment_intent.confirmed', 'payment_intent', id, {});
+    return this.confirmations.submit({
+      intentId: id,
+      principal,
+      walletAccountId,
+      merchantAccountId,
+      feesAccountId,
+      audit: (confirmed, failure) => ({
+        ...origin,
+        outcome: failure === undefined ? 'success' : 'failure',
+        problemCode: failure ?? null,
+        details: {
+          amountMinor: confirmed.amount.toString(),
+          currency: confirmed.currency,
+          captureMethod: confirmed.captureMethod,
+          status: confirmed.status,
+        },
+      }),
+    });
+  }
+
+  /**
+   * A whole batch of confirmations in one transaction. If it fails as a whole it is tried again, then
+   * each confirmation alone, so that one bad item cannot fail the others.
+   */
+  private async writeConfirmations(items: Confirmation[]): Promise<Settled<PaymentIntent>[]> {
+    for (let attempt = 1; attempt <= BATCH_RETRIES; attempt += 1) {
+      try {
+        return await this.dataSource.transaction((manager) => this.confirmWithin(manager, items));
+      } catch (error) {
+        this.logger.warn({ err: error, attempt, confirmations: items.length }, 'confirmation batch failed');
+        if (items.length === 1 && attempt === BATCH_RETRIES) return [{ ok: false, error }];
+      }
+    }
+    const settled: Settled<PaymentIntent>[] = [];
+    for (const item of items) {
+      try {
+        settled.push(...(await this.dataSource.transaction((manager) => this.confirmWithin(manager, [item]))));
+      } catch (error) {
+        settled.push({ ok: false, error });
+      }
+    }
+    return settled;
+  }
+
+  private async confirmWithin(manager: EntityManager, items: readonly Confirmation[]): Promise<Settled<PaymentIntent>[]> {
+    const ids = [...new Set(items.map((item) => item.intentId))].sort();
+    const rows: IntentRow[] = await manager.query('SELECT * FROM payment_intents WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [ids]);
+    const intents = new Map(rows.map((row) => [row.id, intentFromRow(row)]));
+    const settled: (Settled<PaymentIntent> | undefined)[] = items.map(() => undefined);
+    const claimed = new Set<string>();
+    const planned: {
+      index: number;
+      intent: PaymentIntent;
+      group: { commands: LedgerCommand[]; linked: true; audit: (results: readonly CommandResult[]) => ReturnType<typeof auditOf> };
+    }[] = [];
+    for (const [index, item] of items.entries()) {
+      const intent = intents.get(item.intentId);
+      if (intent === undefined || !visibleTo(intent, item.principal)) {
+        settled[index] = { ok: false, error: intentNotFound() };
+        continue;
+      }
+      if (intent.status !== 'requires_confirmation' || claimed.has(intent.id)) {
+        settled[index] = {
+          ok: false,
+          error: new PaymentsError(
+            PaymentsErrorCode.PaymentIntentUnexpectedState,
+            `The payment intent is ${claimed.has(intent.id) ? 'being confirmed' : intent.status}; only one in requires_confirmation can be confirmed.`,
+            { extensions: { intentStatus: claimed.has(intent.id) ? 'requires_confirmation' : intent.status } },
+          ),
+        };
+        continue;
+      }
+      claimed.add(intent.id);
+      const commands: LedgerCommand[] = [];
+      const metadata = { paymentIntentId: intent.id };
+      if (intent.captureMethod === 'automatic') {
+        commands.push({
+          type: 'transfer',
+          id: intentTransferId(intent.id, 'charge'),
+          debitAccountId: item.walletAccountId,
+          creditAccountId: item.merchantAccountId,
+          amount: intent.amount,
+          currency: intent.currency,
+          code: 'payment',
+          metadata,
+        });
+        const fee = platformFee(intent.amount, intent.feeBasisPoints);
+        if (fee > 0n) {
+          commands.push({
+            type: 'transfer',
+            id: intentTransferId(intent.id, 'fee'),
+            debitAccountId: item.merchantAccountId,
+            creditAccountId: item.feesAccountId,
+            amount: fee,
+            currency: intent.currency,
+            code: 'payment_fee',
+            metadata,
+          });
+        }
+      } else {
+        commands.push({
+          type: 'transfer',
+          id: intentTransferId(intent.id, 'authorization'),
+          debitAccountId: item.walletAccountId,
+          creditAccountId: item.merchantAccountId,
+          amount: intent.amount,
+          currency: intent.currency,
+          code: 'payment_authorization',
+          metadata,
+          pending: true,
+          timeoutSeconds: this.config.payments.authorizationTtlSeconds,
+        });
+      }
+      planned.push({
+        index,
+        intent,
+        group: {
+          commands,
+          linked: true,
+          audit: (results) => {
+            const failure = groupFailure(results);
+            return item.audit(intent, failure === undefined ? undefined : paymentsErrorCode(failure, item));
+          },
+        },
+      });
+    }
+    const results = await this.ledger.submitGroupsWithin(
+      manager,
+      planned.map((plan) => plan.group),
+    );
+    const now = this.clock.now();
+    const updates: {
+      index: number;
+      id: string;
+      status: string;
+      payer: string;
+      captured: bigint;
+      fee: bigint;
+      authorization: string | null;
+      expiresAt: Date | null;
+      completedAt: Date | null;
+    }[] = [];
+    for (const [position, plan] of planned.entries()) {
+      const item = items[plan.index] as Confirmation;
+      try {
+        const transfers = transfersOrThrow(results[position] ?? [], item.walletAccountId, item.merchantAccountId);
+        const [first, fee] = transfers;
+        if (first === undefined) throw new Error('a confirmation without a transfer');
+        const manual = plan.intent.captureMethod === 'manual';
+        updates.push({
+          index: plan.index,
+          id: plan.intent.id,
+          status: manual ? 'requires_capture' : 'succeeded',
+          payer: userOf(item.principal),
+          captured: manual ? 0n : first.amount,
+          fee: fee?.amount ?? 0n,
+          authorization: manual ? first.id : null,
+          // The ledger's own timeout is the one truth about when the hold ends.
+          expiresAt: manual ? first.timeoutAt : null,
+          completedAt: manual ? null : now,
+        });
+      } catch (error) {
+        settled[plan.index] = { ok: false, error };
+      }
+    }
+    if (updates.length > 0) {
+      const updated: IntentRow[] = await manager
+        .query(
+          `UPDATE payment_intents p
+            SET status = x.status, payer_user_id = x.payer, amount_captured = x.captured, fee_amount = x.fee,
+                authorization_transfer_id = x.auth_id, authorization_expires_at = x.expires_at,
+                confirmed_at = $9, completed_at = x.completed_at, updated_at = $9
+           FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::bigint[], $5::bigint[], $6::uuid[], $7::timestamptz[], $8::timestamptz[])
+                AS x(id, status, payer, captured, fee, auth_id, expires_at, completed_at)
+          WHERE p.id = x.id AND p.status = 'requires_confirmation'
+         RETURNING p.*`,
+          [
+            updates.map((u) => u.id),
+            updates.map((u) => u.status),
+            updates.map((u) => u.payer),
+            updates.map((u) => u.captured.toString()),
+            updates.map((u) => u.fee.toString()),
+            updates.map((u) => u.authorization),
+            updates.map((u) => u.expiresAt),
+            updates.map((u) => u.completedAt),
+            now,
+          ],
+        )
+        .then((result: [IntentRow[], number]) => result[0]);
+      // The rows are locked by this transaction and were in requires_confirmation: every one must have changed.
+      if (updated.length !== updates.length)
+        throw new Error(`confirmation: ${updates.length} intents to update, ${updated.length} updated`);
+      const byId = new Map(updated.map((row) => [row.id, intentFromRow(row)]));
+      const confirmed = updates.map((u) => byId.get(u.id) as PaymentIntent);
+      await this.outbox.enqueue(manager, confirmed.map(intentEvent));
+      for (const [position, u] of updates.entries()) settled[u.index] = { ok: true, value: confirmed[position] as PaymentIntent };
+    }
+    return settled.map((entry) => entry ?? { ok: false, error: new Error('a confirmation was left without an answer') });
+  }
+
+  /**
+   * The merchant captures an authorised intent: `amount` (default all) of the hold is posted, the rest
+   * released, and the fee on the captured amount charged, in one linked step with the status change.
+   */
+  async capture(principal: Principal, id: string, amount?: bigint): Promise<PaymentIntent> {
+    const outcome = await this.dataSource.transaction(async (manager) => {
+      const intent = await this.lockForMerchant(manager, principal, id);
+      if (intent.status === 'requires_capture' && this.authorizationLapsed(intent)) {
+        return { expired: await this.expireWithin(manager, [intent], null).then((list) => list[0] as PaymentIntent) };
+      }
+      this.expectStatus(intent, 'requires_capture', 'captured');
+      const captured = amount ?? intent.amount;
+      if (captured > intent.amount) {
+        throw new PaymentsError(PaymentsErrorCode.CaptureExceedsAuthorized, `At most ${intent.amount} can be captured.`, {
+          extensions: { amountCapturableMinor: intent.amount.toString() },
+        });
+      }
+      const merchantAccountId = await this.accounts.ensure({ purpose: 'available', merchantId: intent.merchantId }, intent.currency);
+      const feesAccountId = await this.accounts.ensure({ purpose: 'fees' }, intent.currency);
+      const fee = platformFee(captured, intent.feeBasisPoints);
+      const metadata = { paymentIntentId: intent.id };
+      const commands: LedgerCommand[] = [
+        {
+          type: 'resolve',
+          id: intentTransferId(intent.id, 'capture'),
+          pendingId: this.authorization(intent),
+          action: 'post',
+          amount: captured,
+          code: 'payment_capture',
+          metadata,
+        },
+      ];
+      if (fee > 0n) {
+        commands.push({
+          type: 'transfer',
+          id: intentTransferId(intent.id, 'capture-fee'),
+          debitAccountId: merchantAccountId,
+          creditAccountId: feesAccountId,
+          amount: fee,
+          currency: intent.currency,
+          code: 'payment_fee',
+          metadata,
+        });
+      }
+      const [results] = await this.ledger.submitGroupsWithin(manager, [
+        {
+          commands,
+          linked: true,
+          audit: () =>
+            auditOf(principal, 'payment_intent.captured', 'payment_intent', intent.id, {
+              amountMinor: captured.toString(),
+              releasedMinor: (intent.amount - captured).toString(),
+              feeMinor: fee.toString(),
+              currency: intent.currency,
+            }),
+        },
+      ]);
+      transfersOrThrow(results ?? [], null, merchantAccountId);
+      const updated = await this.update(
+        manager,
+        intent,
+        'requires_capture',
+        `status = 'succeeded', amount_captured = $3, fee_amount = $4, completed_at = $5, updated_at = $5`,
+        [captured.toString(), fee.toString(), this.clock.now()],
+      );
+      await this.outbox.enqueue(manager, [intentEvent(updated)]);
+      return { captured: updated };
+    });
+    if ('expired' in outcome) throw expiredError();
+    return outcome.captured;
+  }
+
+  /** The merchant cancels: before confirmation nothing moved; after an authorisation the hold is voided. */
+  async cancel(principal: Principal, id: string): Promise<PaymentIntent> {
+    const outcome = await this.dataSource.transaction(async (manager) => {
+      const intent = await this.lockForMerchant(manager, principal, id);
+      if (intent.status === 'requires_capture' && this.authorizationLapsed(intent)) {
+        return { expired: await this.expireWithin(manager, [intent], null).then((list) => list[0] as PaymentIntent) };
+      }
+      if (intent.status !== 'requires_confirmation') this.expectStatus(intent, 'requires_capture', 'canceled');
+      if (intent.status === 'requires_capture') {
+        const [results] = await this.ledger.submitGroupsWithin(manager, [
+          {
+            commands: [
+              {
+                type: 'resolve',
+                id: intentTransferId(intent.id, 'void'),
+                pendingId: this.authorization(intent),
+                action: 'void',
+                code: 'payment_authorization_void',
+                metadata: { paymentIntentId: intent.id },
+              },
+            ],
+            linked: true,
+          },
+        ]);
+        transfersOrThrow(results ?? [], null, null);
+      }
+      const updated = await this.update(manager, intent, intent.status, `status = 'canceled', completed_at = $3, updated_at = $3`, [
+        this.clock.now(),
+      ]);
+      await this.audit.record(
+        auditOf(principal, 'payment_intent.canceled', 'payment_intent', intent.id, { previousStatus: intent.status }),
+        manager,
+      );
+      await this.outbox.enqueue(manager, [intentEvent(updated)]);
+      return { canceled: updated };
+    });
+    if ('expired' in outcome) throw expiredError();
+    return outcome.canceled;
+  }
+
+  /**
+   * Expires every authorisation past its time: the hold is released by the ledger's expiry (the same
+   * resolution id the ledger's own sweeper uses, so whichever runs first, the other finds it done) and
+   * the intent becomes `expired`, in one transaction. Safe with several instances (SKIP LOCKED).
+   */
+  async expireDue(): Promise<number> {
+    let expired = 0;
+    for (;;) {
+      const count = await this.dataSource.transaction(async (manager) => {
+        const rows: IntentRow[] = await manager.query(
+          `SELECT * FROM payment_intents WHERE status = 'requires_capture' AND authorization_expires_at <= $1
+            ORDER BY id LIMIT ${EXPIRY_BATCH} FOR UPDATE SKIP LOCKED`,
+          [this.clock.now()],
+        );
+        if (rows.length === 0) return 0;
+        return (await this.expireWithin(manager, rows.map(intentFromRow), null)).length;
+      });
+      expired += count;
+      if (count < EXPIRY_BATCH) return expired;
+    }
+  }
+
+  private async expireWithin(manager: EntityManager, intents: readonly PaymentIntent[], actor: Principal | null): Promise<PaymentIntent[]> {
+    const results = await this.ledger.submitGroupsWithin(
+      manager,
+      intents.map((intent) => {
+        const pendingId = this.authorization(intent);
+        return {
+          commands: [{ type: 'resolve' as const, id: defaultResolutionId(pendingId, 'expire'), pendingId, action: 'expire' as const }],
+          audit: () => auditOf(actor, 'payment_intent.expired', 'payment_intent', intent.id, { amountMinor: intent.amount.toString() }),
+        };
+      }),
+    );
+    const now = this.clock.now();
+    const expired: PaymentIntent[] = [];
+    for (const [index, intent] of intents.entries()) {
+      transfersOrThrow(results[index] ?? [], null, null);
+      expired.push(await this.update(manager, intent, 'requires_capture', `status = 'expired', completed_at = $3, updated_at = $3`, [now]));
+    }
+    await this.outbox.enqueue(manager, expired.map(intentEvent));
+    return expired;
+  }
+
+  /** Locks an intent of the caller's merchant (another merchant's is not found). */
+  async lockForMerchant(manager: EntityManager, principal: Principal, id: string): Promise<PaymentIntent> {
+    const rows: IntentRow[] = await manager.query('SELECT * FROM payment_intents WHERE id = $1 AND merchant_id = $2 FOR UPDATE', [
+      id,
+      merchantOf(principal),
+    ]);
+    if (rows[0] === undefined) throw intentNotFound();
+    return intentFromRow(rows[0]);
+  }
+
+  private authorizationLapsed(intent: PaymentIntent): boolean {
+    return intent.authorizationExpiresAt !== null && intent.authorizationExpiresAt.getTime() <= this.clock.nowMs();
+  }
+
+  private authorization(intent: PaymentIntent): string {
+    if (intent.authorizationTransferId === null) throw new Error(`payment intent ${intent.id} has no authorisation`);
+    return intent.authorizationTransferId;
+  }
+
+  private expectStatus(intent: PaymentIntent, status: PaymentIntent['status'], verb: string): void {
+    if (intent.status !== status) {
+      throw new PaymentsError(
+        PaymentsErrorCode.PaymentIntentUnexpectedState,
+        `The payment intent is ${intent.status}; only one in ${status} can be ${verb}.`,
+        { extensions: { intentStatus: intent.status } },
+      );
+    }
+  }
+
+  /** A conditional update of a locked intent: it must still be in `from`, or something is badly wrong. */
+  private async update(
+    manager: EntityManager,
+    intent: PaymentIntent,
+    from: string,
+    set: string,
+    values: unknown[],
+  ): Promise<PaymentIntent> {
+    const [rows]: [IntentRow[], number] = await manager.query(
+      `UPDATE payment_intents SET ${set} WHERE id = $1 AND status = $2 RETURNING *`,
+      [intent.id, from, ...values],
+    );
+    return intentFromRow(this.one(rows));
+  }
+
+  private one(rows: IntentRow[]): IntentRow {
+    if (rows.length !== 1 || rows[0] === undefined) throw new Error(`payment intent: expected one row, got ${rows.length}`);
+    return rows[0];
+  }
+}
+
+function paymentsErrorCode(failure: import('../ledger/ledger.errors.js').LedgerError, item: Confirmation): string {
+  const error = paymentsErrorOf(failure, item.walletAccountId, item.merchantAccountId);
+  return (error as { code?: string }).code ?? failure.code;
+}
+
+function expiredError(): PaymentsError {
+  return new PaymentsError(PaymentsErrorCode.PaymentIntentExpired, 'The authorisation expired; the held money was released.');
+}
+
+export function position(cursor: string): { at: Date; id: string } {
+  const { key, id } = decodeCursor(cursor);
+  const at = new Date(key);
+  if (Number.isNaN(at.getTime()) || !UUID.test(id))
+    throw new CommonError(ErrorKind.InvalidInput, CommonErrorCode.InvalidCursor, 'cursor is not one this API returned.');
+  return { at, id };
+}

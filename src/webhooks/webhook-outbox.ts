@@ -1,0 +1,44 @@
+import { Injectable } from '@nestjs/common';
+import { v7 as uuidv7 } from 'uuid';
+import type { EntityManager } from 'typeorm';
+import { Clock } from '../common/clock/clock.js';
+import { DELIVERY_WINDOW_MS, type OutboxEvent } from './webhook-events.js';
+
+/**
+ * The outbox: other modules write their events here with the EntityManager of the transaction that
+ * makes the change, so an event exists if and only if the change committed. One statement writes the
+ * events and a delivery for each enabled endpoint of the merchant subscribed to the type; the
+ * dispatcher takes it from there.
+ */
+@Injectable()
+export class WebhookOutbox {
+  constructor(private readonly clock: Clock) {}
+
+  async enqueue(manager: EntityManager, events: readonly OutboxEvent[]): Promise<string[]> {
+    if (events.length === 0) return [];
+    const now = this.clock.now();
+    const ids = events.map(() => uuidv7());
+    const payloads = events.map((event, index) =>
+      JSON.stringify({ id: ids[index], type: event.type, createdAt: now.toISOString(), data: { object: event.object } }),
+    );
+    await manager.query(
+      `WITH e AS (
+         INSERT INTO webhook_events (id, merchant_id, type, payload, created_at)
+         SELECT id, merchant_id, type, payload, $5 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[]) AS x(id, merchant_id, type, payload)
+         RETURNING id, merchant_id, type
+       )
+       INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, next_attempt_at, give_up_at, created_at)
+       SELECT gen_random_uuid(), e.id, w.id, 'pending', $5, $6, $5
+         FROM e JOIN webhook_endpoints w ON w.merchant_id = e.merchant_id AND w.status = 'enabled' AND e.type = ANY (w.event_types)`,
+      [
+        ids,
+        events.map((event) => event.merchantId),
+        events.map((event) => event.type),
+        payloads,
+        now,
+        new Date(now.getTime() + DELIVERY_WINDOW_MS),
+      ],
+    );
+    return ids;
+  }
+}
