@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AuditModule } from '../audit/audit.module.js';
+import { CreditModule } from '../credit/credit.module.js';
 import { LedgerModule } from '../ledger/ledger.module.js';
 import { WebhooksModule } from '../webhooks/webhooks.module.js';
 import { FundingRail, SandboxFundingRail } from './funding-rail.js';
@@ -8,6 +9,7 @@ import { MerchantAccountsService } from './merchant-accounts.service.js';
 import { MerchantFees } from './merchant-fees.js';
 import { PaymentAccounts } from './payment-accounts.js';
 import { PaymentIntentsService } from './payment-intents.service.js';
+import { PaymentsCreditSignals } from './payments-credit-signals.js';
 import {
   MerchantController,
   PaymentIntentsController,
@@ -25,7 +27,7 @@ import { WalletService } from './wallet.service.js';
  * (deposit escrow, credit guarantee) opened the same way.
  */
 @Module({
-  imports: [AuditModule, LedgerModule, WebhooksModule],
+  imports: [AuditModule, LedgerModule, WebhooksModule, CreditModule],
   controllers: [PaymentIntentsController, RefundsController, PayoutsController, MerchantController, WalletController],
   providers: [
     { provide: FundingRail, useClass: SandboxFundingRail },
@@ -37,6 +39,7 @@ import { WalletService } from './wallet.service.js';
     PayoutsService,
     WalletService,
     MerchantAccountsService,
+    PaymentsCreditSignals,
   ],
   exports: [WalletService, PaymentAccounts, MerchantFees, PaymentIntentsService],
 })

@@ -1,4 +1,4 @@
-/** The events a merchant can subscribe to. Deposit agreements (issue 7) add theirs here. */
+/** The events a merchant can subscribe to. */
 export const WEBHOOK_EVENT_TYPES = [
   'payment_intent.succeeded',
   'payment_intent.amount_capturable_updated',
@@ -6,6 +6,13 @@ export const WEBHOOK_EVENT_TYPES = [
   'payment_intent.expired',
   'refund.succeeded',
   'payout.paid',
+  'deposit_agreement.created',
+  'deposit_agreement.activated',
+  'deposit_agreement.completed',
+  'deposit_agreement.cancelled',
+  'deposit_agreement.expired',
+  'deposit_agreement.defaulted',
+  'deposit_agreement.recovered',
 ] as const;
 
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];

@@ -18,6 +18,9 @@ import {
 import { IsAmountMinor, IsCurrencyCode } from '../../common/money/money.validators.js';
 import { PageQuery } from '../../common/pagination/cursor.js';
 
+/** A hold must outlive the agreement: the ledger keeps a pending transfer at most 30 days. */
+export const MAX_AGREEMENT_LIFETIME_SECONDS = 29 * 86_400;
+
 const lowerCase = ({ value }: { value: unknown }): unknown => (typeof value === 'string' ? value.toLowerCase() : value);
 
 export class DepositInput {
@@ -102,10 +105,14 @@ export class PolicyVersionInput {
   @Type(() => ConditionsInput)
   conditions?: ConditionsInput;
 
-  @ApiProperty({ example: 86_400, description: 'How long an agreement may stay open before it expires (60 s to 365 days).' })
+  @ApiProperty({
+    example: 86_400,
+    description:
+      "How long an agreement may stay open before it expires (60 s to 29 days: a deposit hold lives at most the ledger's 30 days).",
+  })
   @IsInt()
   @Min(60)
-  @Max(31_536_000)
+  @Max(MAX_AGREEMENT_LIFETIME_SECONDS)
   agreementLifetimeSeconds!: number;
 
   @ApiPropertyOptional({ example: '9900', description: 'The most a completion may charge (default: the deposit).' })
@@ -169,3 +176,24 @@ export class DecisionIdParam {
   @IsUUID()
   id!: string;
 }
+
+export class CreateAgreementRequest {
+  @ApiProperty({ format: 'uuid', description: 'A decision of this user, not expired, not used before.' })
+  @Transform(lowerCase)
+  @IsUUID()
+  decisionId!: string;
+}
+
+export class CompleteAgreementRequest {
+  @ApiProperty({ example: '350', description: "The final charge, at most the policy's maxFinalChargeMinor; 0 for none." })
+  @IsAmountMinor({ allowZero: true })
+  finalChargeMinor!: number | string;
+}
+
+export class ClaimAgreementRequest {
+  @ApiProperty({ example: '9900', description: 'What the merchant recovers, above 0 and at most the deposit.' })
+  @IsAmountMinor()
+  amountMinor!: number | string;
+}
+
+export class AgreementsQuery extends PageQuery {}
