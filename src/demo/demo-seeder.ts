@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { ClientRegistry } from '../oauth/client-registry.js';
 import { UsersService } from '../users/users.service.js';
+import { WaiversService } from '../waivers/waivers.service.js';
 
 /** Serialises the first start of several instances ("demo"). */
 const DEMO_SEED_LOCK = 0x64656d6f;
@@ -19,8 +20,21 @@ export const DEMO_USERS = [
   { email: 'score-na@test.invalid', displayName: 'Test user with no score' },
 ] as const;
 
+/** The story's policy: the RMB 99 bike deposit waived at a score of 650 or more. */
+export const DEMO_POLICY = {
+  name: 'Bike deposit: RMB 99, waived from 650',
+  version: {
+    deposit: { amountMinor: '9900', currency: 'CNY' },
+    tiers: [{ minScore: 650, waivePercent: 100 }],
+    conditions: { requireVerifiedIdentity: true, minimumAge: 18, maxActiveAgreements: 1, allowOutstandingDebt: false },
+    agreementLifetimeSeconds: 7 * 86_400,
+    maxFinalChargeMinor: '9900',
+  },
+};
+
 export interface DemoCredentials {
   readonly merchant: { readonly id: string; readonly name: string };
+  readonly policy: { readonly id: string; readonly name: string };
   readonly miniProgram: { readonly clientId: string; readonly redirectUri: string };
   readonly merchantBackend: { readonly clientId: string; readonly clientSecret: string };
   readonly compliance: { readonly clientId: string; readonly clientSecret: string };
@@ -39,6 +53,7 @@ export class DemoSeeder {
     private readonly dataSource: DataSource,
     private readonly clients: ClientRegistry,
     private readonly users: UsersService,
+    private readonly waivers: WaiversService,
   ) {}
 
   /** Seeds when no merchant exists yet; returns the credentials (secrets in clear, once), or null. */
@@ -70,8 +85,21 @@ export class DemoSeeder {
         if (created.clientSecret === null) throw new Error('a confidential demo client without a secret');
         return created.clientSecret;
       };
+      const { policy } = await this.waivers.createPolicy(
+        {
+          clientId: backend.client.clientId,
+          clientType: 'merchant',
+          merchantId: merchant.id,
+          userId: null,
+          scopes: ['policies:manage'],
+        },
+        DEMO_POLICY.name,
+        DEMO_POLICY.version,
+        manager,
+      );
       const credentials: DemoCredentials = {
         merchant: { id: merchant.id, name: merchant.name },
+        policy: { id: policy.id, name: policy.name },
         miniProgram: { clientId: miniProgram.client.clientId, redirectUri: DEMO_MINI_PROGRAM_REDIRECT_URI },
         merchantBackend: { clientId: backend.client.clientId, clientSecret: secret(backend) },
         compliance: { clientId: compliance.client.clientId, clientSecret: secret(compliance) },
@@ -91,6 +119,7 @@ export function demoBanner(credentials: DemoCredentials, publicUrl: string): str
     '',
     '================ creditgate demo data (created now; secrets are shown this once) ================',
     `Merchant            ${credentials.merchant.name}  id=${credentials.merchant.id}`,
+    `Waiver policy       ${credentials.policy.name}  id=${credentials.policy.id}`,
     `Mini-program        client_id=${credentials.miniProgram.clientId}  (public, PKCE)  redirect_uri=${credentials.miniProgram.redirectUri}`,
     `Merchant backend    client_id=${credentials.merchantBackend.clientId}  client_secret=${credentials.merchantBackend.clientSecret}`,
     `Compliance          client_id=${credentials.compliance.clientId}  client_secret=${credentials.compliance.clientSecret}`,

@@ -263,12 +263,18 @@ export class WaiversService implements OnApplicationShutdown {
     await this.decisionWriter.stop();
   }
 
-  async createPolicy(principal: Principal, name: string, input: PolicyVersionInput): Promise<{ policy: Policy; version: PolicyVersion }> {
+  /** Creates a policy with version 1, active; inside `manager`'s transaction when given (the demo seeder). */
+  async createPolicy(
+    principal: Principal,
+    name: string,
+    input: PolicyVersionInput,
+    outer?: EntityManager,
+  ): Promise<{ policy: Policy; version: PolicyVersion }> {
     const merchantId = merchantOf(principal);
     const terms = termsFrom(input);
     const now = this.clock.now();
     const id = uuidv7();
-    return this.dataSource.transaction(async (manager) => {
+    const work = async (manager: EntityManager) => {
       const [policy] = (await manager.query(
         `INSERT INTO waiver_policies (id, merchant_id, name, active_version, created_at, updated_at) VALUES ($1, $2, $3, 1, $4, $4) RETURNING *`,
         [id, merchantId, name, now],
@@ -287,7 +293,8 @@ export class WaiversService implements OnApplicationShutdown {
       );
       if (policy === undefined) throw new Error('waiver policy: the insert returned nothing');
       return { policy: toPolicy(policy), version };
-    });
+    };
+    return outer === undefined ? this.dataSource.transaction(work) : work(outer);
   }
 
   async addVersion(
