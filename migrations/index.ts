@@ -3,6 +3,7 @@ import { CreateAuditEvents1763712100000 } from './1763712100000-create-audit-eve
 import { CreateUsers1763712200000 } from './1763712200000-create-users.js';
 import { CreateOauth1763712300000 } from './1763712300000-create-oauth.js';
 import { CreateLedger1763712400000 } from './1763712400000-create-ledger.js';
+import { AuditChainRetention1763712800000 } from './1763712800000-audit-chain-retention.js';
 
 /**
  * Every migration, oldest first. A new migration file is added at the end of this list; a committed
@@ -14,4 +15,5 @@ export const MIGRATIONS = [
   CreateUsers1763712200000,
   CreateOauth1763712300000,
   CreateLedger1763712400000,
+  AuditChainRetention1763712800000,
 ];

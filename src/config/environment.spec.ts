@@ -50,6 +50,8 @@ describe('validateEnvironment', () => {
       RATE_LIMIT_TOKEN_PER_MINUTE: 600,
       RATE_LIMIT_LOGIN_PER_MINUTE: 10,
       RATE_LIMIT_SIGN_UP_PER_MINUTE: 10,
+      AUDIT_SEAL_INTERVAL_MS: 250,
+      AUDIT_RETENTION_DAYS: 0,
     });
   });
 

@@ -212,6 +212,20 @@ export class Environment {
   @Min(1)
   @Max(10_000)
   RATE_LIMIT_SIGN_UP_PER_MINUTE = 10;
+
+  /** How often unsealed audit events are sealed into the hash chain; 0 turns the timer off (tests seal themselves). */
+  @Transform(toInteger)
+  @IsInt()
+  @Min(0)
+  @Max(60_000)
+  AUDIT_SEAL_INTERVAL_MS = 250;
+
+  /** How long audit events are kept, in days; 0 keeps them for ever. */
+  @Transform(toInteger)
+  @IsInt()
+  @Min(0)
+  @Max(36_500)
+  AUDIT_RETENTION_DAYS = 0;
 }
 
 export class ConfigValidationError extends Error {
