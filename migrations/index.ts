@@ -4,6 +4,7 @@ import { CreateUsers1763712200000 } from './1763712200000-create-users.js';
 import { CreateOauth1763712300000 } from './1763712300000-create-oauth.js';
 import { CreateLedger1763712400000 } from './1763712400000-create-ledger.js';
 import { AuditChainRetention1763712800000 } from './1763712800000-audit-chain-retention.js';
+import { ConsolePublicClient1763712810000 } from './1763712810000-console-public-client.js';
 
 /**
  * Every migration, oldest first. A new migration file is added at the end of this list; a committed
@@ -16,4 +17,5 @@ export const MIGRATIONS = [
   CreateOauth1763712300000,
   CreateLedger1763712400000,
   AuditChainRetention1763712800000,
+  ConsolePublicClient1763712810000,
 ];

@@ -123,12 +123,14 @@ export class UsersService {
     manager?: EntityManager,
   ): Promise<{ user: User; changed: boolean }> {
     const work = async (tx: EntityManager) => {
-      const changed: unknown[] = await tx.query(
+      // An UPDATE answers [rows, affected count] through TypeORM.
+      const [, affected] = (await tx.query(
         present
-          ? 'UPDATE users SET roles = array_append(roles, $2) WHERE id = $1 AND NOT ($2 = ANY (roles)) RETURNING id'
-          : 'UPDATE users SET roles = array_remove(roles, $2) WHERE id = $1 AND $2 = ANY (roles) RETURNING id',
+          ? 'UPDATE users SET roles = array_append(roles, $2) WHERE id = $1 AND NOT ($2 = ANY (roles))'
+          : 'UPDATE users SET roles = array_remove(roles, $2) WHERE id = $1 AND $2 = ANY (roles)',
         [userId, role],
-      );
+      )) as [unknown, number];
+      const changed = affected === 1;
       const rows: UserRow[] = await tx.query('SELECT * FROM users WHERE id = $1', [userId]);
       const row = rows[0];
       if (row === undefined) throw new UsersError(ErrorKind.NotFound, UsersErrorCode.UserNotFound, 'No such user.');
@@ -139,11 +141,11 @@ export class UsersService {
           resourceType: 'user',
           resourceId: userId,
           outcome: 'success',
-          details: { role, changed: changed.length === 1 },
+          details: { role, changed },
         },
         tx,
       );
-      return { user: toUser(row), changed: changed.length === 1 };
+      return { user: toUser(row), changed };
     };
     return manager ? work(manager) : this.dataSource.transaction(work);
   }

@@ -47,7 +47,7 @@ export function consolePage(options: { clientId: string; redirectUri: string }):
   <section id="overview" class="view" aria-labelledby="overview-title" hidden>
     <h2 id="overview-title">Overview</h2>
     <div class="cards">
-      <article class="card" aria-labelledby="tb-title">
+      <article class="card wide" aria-labelledby="tb-title">
         <h3 id="tb-title">Trial balance</h3>
         <div id="trial-balance"></div>
       </article>
