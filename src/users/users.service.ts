@@ -119,7 +119,7 @@ export class UsersService {
     userId: string,
     role: UserRole,
     present: boolean,
-    actor: Principal,
+    actor: Principal | null,
     manager?: EntityManager,
   ): Promise<{ user: User; changed: boolean }> {
     const work = async (tx: EntityManager) => {
