@@ -8,6 +8,8 @@ import { CreateCredit1763712510000 } from './1763712510000-create-credit.js';
 import { CreatePayments1763712600000 } from './1763712600000-create-payments.js';
 import { CreateWebhooks1763712610000 } from './1763712610000-create-webhooks.js';
 import { CreateWaivers1763712700000 } from './1763712700000-create-waivers.js';
+import { AuditChainRetention1763712800000 } from './1763712800000-audit-chain-retention.js';
+import { ConsolePublicClient1763712810000 } from './1763712810000-console-public-client.js';
 
 /**
  * Every migration, oldest first. A new migration file is added at the end of this list; a committed
@@ -24,4 +26,6 @@ export const MIGRATIONS = [
   CreatePayments1763712600000,
   CreateWebhooks1763712610000,
   CreateWaivers1763712700000,
+  AuditChainRetention1763712800000,
+  ConsolePublicClient1763712810000,
 ];

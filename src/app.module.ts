@@ -1,6 +1,8 @@
 import { type DynamicModule, Module, type Type } from '@nestjs/common';
 import { AuditModule } from './audit/audit.module.js';
 import { Clock } from './common/clock/clock.js';
+import { ComplianceModule } from './compliance/compliance.module.js';
+import { ConsoleModule } from './console/console.module.js';
 import { CommonModule } from './common/common.module.js';
 import { AppConfig } from './config/app-config.js';
 import { AppConfigModule } from './config/config.module.js';
@@ -42,6 +44,8 @@ export class AppModule {
         WebhooksModule,
         PaymentsModule,
         WaiversModule,
+        ComplianceModule,
+        ConsoleModule,
         DemoModule,
         ...(options.extraModules ?? []),
       ],

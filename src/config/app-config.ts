@@ -51,6 +51,7 @@ export class AppConfig {
     readonly timeoutMs: number;
     readonly secretEncryptionKey: Buffer | undefined;
   };
+  readonly audit: { readonly sealIntervalMs: number; readonly retentionDays: number };
 
   constructor(environment: Environment) {
     this.nodeEnvironment = environment.NODE_ENV;
@@ -90,6 +91,7 @@ export class AppConfig {
     };
     this.seedDemo = environment.SEED_DEMO ?? this.database.mode === 'embedded';
     this.expirySweepIntervalMs = environment.EXPIRY_SWEEP_INTERVAL_MS;
+    this.audit = { sealIntervalMs: environment.AUDIT_SEAL_INTERVAL_MS, retentionDays: environment.AUDIT_RETENTION_DAYS };
     this.rateLimits = {
       tokenPerMinute: environment.RATE_LIMIT_TOKEN_PER_MINUTE,
       loginPerMinute: environment.RATE_LIMIT_LOGIN_PER_MINUTE,

@@ -61,6 +61,8 @@ describe('validateEnvironment', () => {
       WEBHOOK_DISPATCH_INTERVAL_MS: 1000,
       WEBHOOK_TIMEOUT_MS: 10_000,
       WEBHOOK_SECRET_ENCRYPTION_KEY: undefined,
+      AUDIT_SEAL_INTERVAL_MS: 250,
+      AUDIT_RETENTION_DAYS: 0,
     });
   });
 

@@ -289,6 +289,19 @@ export class Environment {
   @IsOptional()
   @Matches(/^[A-Za-z0-9+/]{43}=$/, { message: 'WEBHOOK_SECRET_ENCRYPTION_KEY must be 32 bytes in base64 (44 characters)' })
   WEBHOOK_SECRET_ENCRYPTION_KEY?: string;
+  /** How often unsealed audit events are sealed into the hash chain; 0 turns the timer off (tests seal themselves). */
+  @Transform(toInteger)
+  @IsInt()
+  @Min(0)
+  @Max(60_000)
+  AUDIT_SEAL_INTERVAL_MS = 250;
+
+  /** How long audit events are kept, in days; 0 keeps them for ever. */
+  @Transform(toInteger)
+  @IsInt()
+  @Min(0)
+  @Max(36_500)
+  AUDIT_RETENTION_DAYS = 0;
 }
 
 export class ConfigValidationError extends Error {

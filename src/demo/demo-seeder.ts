@@ -32,6 +32,9 @@ export const DEMO_POLICY = {
   },
 };
 
+/** The demo compliance officer: holds the compliance role, so the console at /console can be signed in to. */
+export const DEMO_COMPLIANCE_USER = { email: 'compliance@demo.creditgate.test', displayName: 'Compliance officer (demo)' } as const;
+
 export interface DemoCredentials {
   readonly merchant: { readonly id: string; readonly name: string };
   readonly policy: { readonly id: string; readonly name: string };
@@ -40,6 +43,7 @@ export interface DemoCredentials {
   readonly compliance: { readonly clientId: string; readonly clientSecret: string };
   readonly platform: { readonly clientId: string; readonly clientSecret: string };
   readonly users: readonly { readonly email: string; readonly password: string }[];
+  readonly console: { readonly path: string; readonly login: string; readonly password: string };
 }
 
 /**
@@ -104,10 +108,14 @@ export class DemoSeeder {
         merchantBackend: { clientId: backend.client.clientId, clientSecret: secret(backend) },
         compliance: { clientId: compliance.client.clientId, clientSecret: secret(compliance) },
         platform: { clientId: platform.client.clientId, clientSecret: secret(platform) },
-        users: DEMO_USERS.map((user) => ({ email: user.email, password: DEMO_USER_PASSWORD })),
+        users: [...DEMO_USERS, DEMO_COMPLIANCE_USER].map((user) => ({ email: user.email, password: DEMO_USER_PASSWORD })),
+        console: { path: '/console', login: DEMO_COMPLIANCE_USER.email, password: DEMO_USER_PASSWORD },
       };
       for (const user of DEMO_USERS)
         await this.users.signUp({ email: user.email, password: DEMO_USER_PASSWORD, displayName: user.displayName }, manager);
+      const officer = await this.users.signUp({ ...DEMO_COMPLIANCE_USER, password: DEMO_USER_PASSWORD }, manager);
+      if (officer === null) throw new Error('the demo compliance officer exists already');
+      await this.users.setRole(officer, 'compliance', true, null, manager);
       return credentials;
     });
   }
@@ -126,6 +134,7 @@ export function demoBanner(credentials: DemoCredentials, publicUrl: string): str
     `Platform            client_id=${credentials.platform.clientId}  client_secret=${credentials.platform.clientSecret}`,
     `Users               ${credentials.users.map((user) => user.email).join(', ')}`,
     `                    password for each: ${DEMO_USER_PASSWORD}`,
+    `Compliance console  ${publicUrl}${credentials.console.path}  sign in as ${credentials.console.login} (compliance role)`,
     `Token endpoint      ${publicUrl}/oauth/token     Sign-in starts at ${publicUrl}/oauth/authorize`,
     '=================================================================================================',
     '',

@@ -81,6 +81,8 @@ const CLIENT_ID_PREFIX: Record<ClientType, string> = {
   compliance: 'compliance',
   platform: 'platform',
 };
+/** The compliance console's first-party public client (src/console). */
+export const CONSOLE_CLIENT_ID = 'console_creditgate';
 export const CLIENT_ID_PATTERN = /^[a-z][a-z0-9_]{2,30}_[A-Za-z0-9]{8,40}$/;
 
 /**
@@ -173,8 +175,9 @@ export class ClientRegistry {
     if (needsMerchant && merchantId === null) throw invalid(`A ${input.clientType} client belongs to a merchant: give merchantId.`);
     if (!needsMerchant && merchantId !== null) throw invalid(`A ${input.clientType} client belongs to no merchant.`);
     const method = input.tokenEndpointAuthMethod ?? (input.jwks ? 'private_key_jwt' : 'client_secret_basic');
-    if (method === 'none' && input.clientType !== 'mini_program')
-      throw invalid('Only a mini-program may be a public client (no client authentication).');
+    // A public client is a mini-program, or the first-party compliance console (a browser page using PKCE).
+    if (method === 'none' && input.clientType !== 'mini_program' && !(input.clientType === 'compliance' && input.firstParty === true))
+      throw invalid('Only a mini-program or the first-party console may be a public client (no client authentication).');
     if (method === 'private_key_jwt' && (!input.jwks || input.jwks.keys.length === 0))
       throw invalid("private_key_jwt needs the client's public keys (jwks).");
     if (method !== 'private_key_jwt' && input.jwks) throw invalid('jwks are only for private_key_jwt clients.');
@@ -240,6 +243,50 @@ export class ClientRegistry {
     if (!CLIENT_ID_PATTERN.test(clientId)) return null;
     const rows: ClientRow[] = await this.dataSource.query('SELECT * FROM oauth_clients WHERE client_id = $1', [clientId]);
     return rows[0] ? toClient(rows[0]) : null;
+  }
+
+  /**
+   * Makes sure the compliance console's client exists: first party, public (PKCE), `audit:read`, the
+   * authorization code flow back to `redirectUri` (the console page). Its redirect URI follows
+   * PUBLIC_URL when that changes. Who may grant it `audit:read` is decided at consent (the compliance role).
+   */
+  async ensureConsoleClient(redirectUri: string): Promise<'created' | 'updated' | 'unchanged'> {
+    return this.dataSource.transaction(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock($1)', [0x636f6e73]);
+      const rows: ClientRow[] = await tx.query('SELECT * FROM oauth_clients WHERE client_id = $1', [CONSOLE_CLIENT_ID]);
+      const existing = rows[0];
+      if (existing === undefined) {
+        await this.createClient(
+          {
+            clientType: 'compliance',
+            name: 'creditgate compliance console',
+            clientId: CONSOLE_CLIENT_ID,
+            tokenEndpointAuthMethod: 'none',
+            firstParty: true,
+            redirectUris: [redirectUri],
+            scopes: ['audit:read'],
+          },
+          null,
+          tx,
+        );
+        return 'created';
+      }
+      if (existing.redirect_uris.length === 1 && existing.redirect_uris[0] === redirectUri) return 'unchanged';
+      if (!isAllowedRedirectUri(redirectUri)) throw invalid('The console redirect URI must be https (http only on localhost).');
+      await tx.query('UPDATE oauth_clients SET redirect_uris = $2 WHERE client_id = $1', [CONSOLE_CLIENT_ID, [redirectUri]]);
+      await this.audit.record(
+        {
+          actor: null,
+          action: 'client.redirect_uris_changed',
+          resourceType: 'oauth_client',
+          resourceId: CONSOLE_CLIENT_ID,
+          outcome: 'success',
+          details: { redirectUris: [redirectUri] },
+        },
+        tx,
+      );
+      return 'updated';
+    });
   }
 
   /**

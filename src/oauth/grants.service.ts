@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service.js';
 import { ErrorKind } from '../common/errors/domain-error.js';
 import { decodeCursor, type Page, toPage } from '../common/pagination/cursor.js';
@@ -59,6 +59,33 @@ export class GrantsService {
         expiresAt: row.expires_at,
       }),
     );
+  }
+
+  /** Revokes every grant `userId` gave `clientId` (a role taken away), each one recorded; returns how many. */
+  async revokeAllOfClient(userId: string, clientId: string, actor: Principal, manager: EntityManager): Promise<number> {
+    const grants: { id: string }[] = await manager.query(
+      `SELECT id FROM oidc_payloads WHERE type = 'Grant' AND account_id = $1 AND payload->>'clientId' = $2 FOR UPDATE`,
+      [userId, clientId],
+    );
+    for (const { id } of grants) {
+      await manager.query(
+        `DELETE FROM oidc_payloads WHERE grant_id = $1 AND type IN ('RefreshToken', 'AuthorizationCode', 'AccessToken')`,
+        [id],
+      );
+      await manager.query(`DELETE FROM oidc_payloads WHERE type = 'Grant' AND id = $1`, [id]);
+      await this.audit.record(
+        {
+          actor,
+          action: 'oauth.grant.revoked',
+          resourceType: 'oauth_grant',
+          resourceId: id,
+          outcome: 'success',
+          details: { by: 'role_removed', clientId },
+        },
+        manager,
+      );
+    }
+    return grants.length;
   }
 
   /** Withdraws a consent: the grant, its refresh tokens and codes go; issued access tokens expire within their TTL. */

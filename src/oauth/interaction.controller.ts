@@ -8,14 +8,19 @@ import { AuditService } from '../audit/audit.service.js';
 import { CommonError } from '../common/errors/domain-error.js';
 import { RateLimit } from '../common/rate-limit/rate-limiter.js';
 import { AppConfig } from '../config/app-config.js';
-import { normaliseLogin, UsersService } from '../users/users.service.js';
+import { normaliseLogin, type User, UsersService } from '../users/users.service.js';
 import { Public } from './access.decorators.js';
 import { AuthorizationServer } from './authorization-server.js';
-import { ClientRegistry } from './client-registry.js';
+import { ClientRegistry, type StoredClient } from './client-registry.js';
 import { consentPage, interactionErrorPage, loginPage } from './interaction.views.js';
 import { isScope, SCOPE_DESCRIPTIONS } from './scopes.js';
 
 const CSRF_COOKIE = 'cg_csrf';
+
+const COMPLIANCE_ROLE_REFUSAL: InteractionResults = {
+  error: 'access_denied',
+  error_description: 'Only users with the compliance role may grant audit:read.',
+};
 
 export class LoginForm {
   @IsString()
@@ -95,6 +100,8 @@ export class InteractionController {
     }
     const merchant = client?.merchantId ? await this.clients.findMerchant(client.merchantId) : null;
     const user = details.session?.accountId ? await this.users.findById(details.session.accountId) : null;
+    if (client !== null && user !== null && (await this.refusedForRole(client, user, requestedScopes(details.prompt.details))))
+      return this.finish(request, reply, COMPLIANCE_ROLE_REFUSAL, false);
     return this.html(
       reply,
       200,
@@ -191,6 +198,10 @@ export class InteractionController {
     if (details.prompt.name !== 'consent' || accountId === undefined)
       return this.html(reply, 400, interactionErrorPage('There is no consent to give at this step.'));
     const scopes = requestedScopes(details.prompt.details);
+    const client = await this.clients.findClient(clientId);
+    const user = await this.users.findById(accountId);
+    if (client !== null && user !== null && (await this.refusedForRole(client, user, scopes)))
+      return this.finish(request, reply, COMPLIANCE_ROLE_REFUSAL, false);
     if (form.decision === 'deny') {
       await this.audit.record({
         actor: { userId: accountId },
@@ -237,6 +248,25 @@ export class InteractionController {
     const details = await this.details(request, reply, uid);
     if (details === undefined || !this.csrfValid(request, reply, form.csrfToken)) return;
     return this.finish(request, reply, { error: 'access_denied', error_description: 'The user cancelled the sign-in.' }, false);
+  }
+
+  /**
+   * Only a user with the compliance role may grant `audit:read` (to the first-party console, the one
+   * client a user can sign in to with that scope). A user without it is refused before any consent
+   * page, and the refusal is recorded.
+   */
+  private async refusedForRole(client: StoredClient, user: User, scopes: readonly string[]): Promise<boolean> {
+    if (!scopes.includes('audit:read') || user.roles.includes('compliance')) return false;
+    await this.audit.record({
+      actor: { userId: user.id },
+      action: 'oauth.consent.denied',
+      resourceType: 'oauth_client',
+      resourceId: client.clientId,
+      outcome: 'failure',
+      problemCode: 'COMPLIANCE_ROLE_REQUIRED',
+      details: { scopes: [...scopes] },
+    });
+    return true;
   }
 
   /** The interaction this browser is in, or an error page when its cookie or the interaction is gone. */

@@ -31,6 +31,6 @@ import { RouteAccessCheck } from './route-access.check.js';
     RouteAccessCheck,
     { provide: APP_GUARD, useClass: AccessGuard },
   ],
-  exports: [AuthorizationServer, ClientRegistry],
+  exports: [AuthorizationServer, ClientRegistry, GrantsService],
 })
 export class OAuthModule {}

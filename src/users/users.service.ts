@@ -5,6 +5,7 @@ import { Clock } from '../common/clock/clock.js';
 import { ErrorKind } from '../common/errors/domain-error.js';
 import { hashSecret, verifySecret } from '../common/secret-hashing.js';
 import { AuditService } from '../audit/audit.service.js';
+import type { Principal } from '../common/principal.js';
 import { UsersError, UsersErrorCode } from './users.errors.js';
 
 export interface User {
@@ -15,6 +16,9 @@ export interface User {
   readonly roles: readonly string[];
   readonly createdAt: Date;
 }
+
+/** Roles a user may hold (the CHECK on users.roles lists the same). */
+export type UserRole = 'compliance';
 
 export interface NewUser {
   readonly email?: string;
@@ -105,6 +109,45 @@ export class UsersService {
   async findById(id: string): Promise<User | null> {
     const rows: UserRow[] = await this.dataSource.query('SELECT * FROM users WHERE id = $1', [id]);
     return rows[0] ? toUser(rows[0]) : null;
+  }
+
+  /**
+   * Gives (`present`) or takes away a role, idempotently, and records who did it whether or not it
+   * changed anything. Throws USER_NOT_FOUND for an unknown user.
+   */
+  async setRole(
+    userId: string,
+    role: UserRole,
+    present: boolean,
+    actor: Principal | null,
+    manager?: EntityManager,
+  ): Promise<{ user: User; changed: boolean }> {
+    const work = async (tx: EntityManager) => {
+      // An UPDATE answers [rows, affected count] through TypeORM.
+      const [, affected] = (await tx.query(
+        present
+          ? 'UPDATE users SET roles = array_append(roles, $2) WHERE id = $1 AND NOT ($2 = ANY (roles))'
+          : 'UPDATE users SET roles = array_remove(roles, $2) WHERE id = $1 AND $2 = ANY (roles)',
+        [userId, role],
+      )) as [unknown, number];
+      const changed = affected === 1;
+      const rows: UserRow[] = await tx.query('SELECT * FROM users WHERE id = $1', [userId]);
+      const row = rows[0];
+      if (row === undefined) throw new UsersError(ErrorKind.NotFound, UsersErrorCode.UserNotFound, 'No such user.');
+      await this.audit.record(
+        {
+          actor,
+          action: present ? 'user.role.granted' : 'user.role.revoked',
+          resourceType: 'user',
+          resourceId: userId,
+          outcome: 'success',
+          details: { role, changed },
+        },
+        tx,
+      );
+      return { user: toUser(row), changed };
+    };
+    return manager ? work(manager) : this.dataSource.transaction(work);
   }
 
   async getById(id: string): Promise<User> {

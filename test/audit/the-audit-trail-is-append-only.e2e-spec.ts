@@ -71,7 +71,7 @@ describe('the audit trail is append-only', () => {
   });
 
   beforeAll(async () => {
-    t = await startTestApp({ clock, extraModules: [AuditProbeModule] });
+    t = await startTestApp({ clock, extraModules: [AuditProbeModule], env: { AUDIT_SEAL_INTERVAL_MS: '0' } });
     audit = t.app.get(AuditService);
   });
   afterAll(async () => {
