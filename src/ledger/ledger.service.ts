@@ -199,8 +199,8 @@ export class LedgerService {
     return toPage(rows, limit, (row) => ({ key: row.seq, id: row.account_id }), entryFromRow);
   }
 
-  async findTransfer(id: string): Promise<Transfer | null> {
-    const rows: TransferRow[] = await this.dataSource.query('SELECT * FROM ledger_transfers WHERE id = $1', [id]);
+  async findTransfer(id: string, manager?: EntityManager): Promise<Transfer | null> {
+    const rows: TransferRow[] = await (manager ?? this.dataSource.manager).query('SELECT * FROM ledger_transfers WHERE id = $1', [id]);
     return rows[0] ? transferFromRow(rows[0]) : null;
   }
 

@@ -150,6 +150,16 @@ function merchantOf(principal: Principal): string {
   return principal.merchantId;
 }
 
+interface ClaimAccounts {
+  readonly wallet: string;
+  readonly merchant: string;
+  readonly escrow: string;
+  readonly guarantee: string;
+  readonly receivable: string;
+}
+
+const nothingToPrepare = async (): Promise<undefined> => undefined;
+
 /** A change of an agreement: the ledger commands that go with it (all or none), and the new columns. */
 interface Change {
   readonly commands: readonly LedgerCommand[];
@@ -337,7 +347,7 @@ export class DepositAgreementsService implements OnModuleInit, OnApplicationBoot
 
   /** The merchant starts the service (the bike is unlocked). */
   async activate(principal: Principal, id: string): Promise<DepositAgreement> {
-    return this.transition(principal, id, ['CREATED'], 'ACTIVE', async () => ({
+    return this.transition(principal, id, ['CREATED'], 'ACTIVE', nothingToPrepare, async () => ({
       commands: [],
       walletAccountId: null,
       columns: {},
@@ -351,41 +361,50 @@ export class DepositAgreementsService implements OnModuleInit, OnApplicationBoot
    * that cannot pay refuses the completion (INSUFFICIENT_FUNDS): default and claim instead.
    */
   async complete(principal: Principal, id: string, finalCharge: bigint): Promise<DepositAgreement> {
-    return this.transition(principal, id, ['ACTIVE'], 'COMPLETED', async (agreement, manager) => {
-      const terms = await this.waivers.version(agreement.policyId, agreement.policyVersion);
-      if (terms === undefined) throw new Error(`agreement ${agreement.id} refers to a missing policy version`);
-      if (finalCharge > terms.maxFinalChargeMinor) {
-        throw new WaiversError(
-          ErrorKind.Unprocessable,
-          WaiversErrorCode.ChargeTooLarge,
-          `The final charge may be at most ${terms.maxFinalChargeMinor} under this policy.`,
-        );
-      }
-      const commands: LedgerCommand[] = [...this.release(agreement, 'release')];
-      let walletAccountId: string | null = null;
-      if (finalCharge > 0n) {
+    return this.transition(
+      principal,
+      id,
+      ['ACTIVE'],
+      'COMPLETED',
+      async (agreement) => {
+        const terms = await this.waivers.version(agreement.policyId, agreement.policyVersion);
+        if (terms === undefined) throw new Error(`agreement ${agreement.id} refers to a missing policy version`);
+        if (finalCharge > terms.maxFinalChargeMinor) {
+          throw new WaiversError(
+            ErrorKind.Unprocessable,
+            WaiversErrorCode.ChargeTooLarge,
+            `The final charge may be at most ${terms.maxFinalChargeMinor} under this policy.`,
+          );
+        }
+        if (finalCharge === 0n) return null;
         const [wallet, merchant, feesAccount] = await Promise.all([
           this.accounts.ensure({ purpose: 'wallet', userId: agreement.userId }, agreement.currency),
           this.accounts.ensure({ purpose: 'available', merchantId: agreement.merchantId }, agreement.currency),
           this.accounts.ensure({ purpose: 'fees' }, agreement.currency),
         ]);
-        walletAccountId = wallet;
-        const fee = platformFee(finalCharge, await this.fees.basisPoints(agreement.merchantId, manager));
-        const metadata = { agreementId: agreement.id };
-        commands.push(this.move(agreement, 'charge', wallet, merchant, finalCharge, 'agreement_charge', metadata));
-        if (fee > 0n) commands.push(this.move(agreement, 'charge-fee', merchant, feesAccount, fee, 'platform_fee', metadata));
-      }
-      return {
-        commands,
-        walletAccountId,
-        columns: { final_charge_minor: finalCharge.toString() },
-        details: { finalChargeMinor: finalCharge.toString() },
-      };
-    });
+        return { wallet, merchant, feesAccount };
+      },
+      async (agreement, manager, accounts) => {
+        const commands: LedgerCommand[] = [...this.release(agreement, 'release')];
+        if (accounts !== null) {
+          const fee = platformFee(finalCharge, await this.fees.basisPoints(agreement.merchantId, manager));
+          const metadata = { agreementId: agreement.id };
+          commands.push(this.move(agreement, 'charge', accounts.wallet, accounts.merchant, finalCharge, 'agreement_charge', metadata));
+          if (fee > 0n)
+            commands.push(this.move(agreement, 'charge-fee', accounts.merchant, accounts.feesAccount, fee, 'platform_fee', metadata));
+        }
+        return {
+          commands,
+          walletAccountId: accounts?.wallet ?? null,
+          columns: { final_charge_minor: finalCharge.toString() },
+          details: { finalChargeMinor: finalCharge.toString() },
+        };
+      },
+    );
   }
 
   async cancel(principal: Principal, id: string): Promise<DepositAgreement> {
-    return this.transition(principal, id, OPEN, 'CANCELLED', async (agreement) => ({
+    return this.transition(principal, id, OPEN, 'CANCELLED', nothingToPrepare, async (agreement) => ({
       commands: this.release(agreement, 'release'),
       walletAccountId: null,
       columns: {},
@@ -395,7 +414,7 @@ export class DepositAgreementsService implements OnModuleInit, OnApplicationBoot
 
   /** The user did not return what they rented: the hold stays, for the claim. */
   async markDefaulted(principal: Principal, id: string): Promise<DepositAgreement> {
-    return this.transition(principal, id, ['ACTIVE'], 'DEFAULTED', async () => ({
+    return this.transition(principal, id, ['ACTIVE'], 'DEFAULTED', nothingToPrepare, async () => ({
       commands: [],
       walletAccountId: null,
       columns: {},
@@ -414,8 +433,13 @@ export class DepositAgreementsService implements OnModuleInit, OnApplicationBoot
   async claim(principal: Principal, id: string, amount: bigint): Promise<DepositAgreement> {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        return await this.transition(principal, id, ['DEFAULTED'], 'RECOVERED', (agreement, manager) =>
-          this.claimChange(agreement, amount, manager),
+        return await this.transition(
+          principal,
+          id,
+          ['DEFAULTED'],
+          'RECOVERED',
+          (agreement) => this.claimAccounts(agreement, amount),
+          (agreement, manager, accounts) => this.claimChange(agreement, amount, manager, accounts),
         );
       } catch (error) {
         // The wallet's balance moved between our reading it and the ledger's lock: read it again.
@@ -425,7 +449,8 @@ export class DepositAgreementsService implements OnModuleInit, OnApplicationBoot
     }
   }
 
-  private async claimChange(agreement: DepositAgreement, amount: bigint, manager: EntityManager): Promise<Change> {
+  /** The claim's accounts, opened on first use (before the transaction). */
+  private async claimAccounts(agreement: DepositAgreement, amount: bigint): Promise<ClaimAccounts> {
     if (amount > agreement.depositMinor) {
       throw new WaiversError(
         ErrorKind.Unprocessable,
@@ -434,7 +459,6 @@ export class DepositAgreementsService implements OnModuleInit, OnApplicationBoot
       );
     }
     const currency = agreement.currency;
-    const metadata = { agreementId: agreement.id };
     const [wallet, merchant, escrow, guarantee, receivable] = await Promise.all([
       this.accounts.ensure({ purpose: 'wallet', userId: agreement.userId }, currency),
       this.accounts.ensure({ purpose: 'available', merchantId: agreement.merchantId }, currency),
@@ -442,9 +466,15 @@ export class DepositAgreementsService implements OnModuleInit, OnApplicationBoot
       this.accounts.ensure({ purpose: 'credit-guarantee' }, currency),
       this.accounts.ensure({ purpose: 'receivable', userId: agreement.userId }, currency),
     ]);
+    return { wallet, merchant, escrow, guarantee, receivable };
+  }
+
+  private async claimChange(agreement: DepositAgreement, amount: bigint, manager: EntityManager, accounts: ClaimAccounts): Promise<Change> {
+    const { wallet, merchant, escrow, guarantee, receivable } = accounts;
+    const metadata = { agreementId: agreement.id };
     const commands: LedgerCommand[] = [];
     // The hold may have lapsed (the ledger's backstop timeout): then nothing is held any more.
-    const hold = agreement.holdTransferId === null ? null : await this.ledger.findTransfer(agreement.holdTransferId);
+    const hold = agreement.holdTransferId === null ? null : await this.ledger.findTransfer(agreement.holdTransferId, manager);
     const held = hold !== null && hold.status === 'pending' ? agreement.heldMinor : 0n;
     const captured = amount < held ? amount : held;
     if (hold !== null && held > 0n) {
@@ -504,7 +534,7 @@ export class DepositAgreementsService implements OnModuleInit, OnApplicationBoot
         const agreements = rows.map(toAgreement);
         const groups = [];
         for (const agreement of agreements) {
-          const hold = agreement.holdTransferId === null ? null : await this.ledger.findTransfer(agreement.holdTransferId);
+          const hold = agreement.holdTransferId === null ? null : await this.ledger.findTransfer(agreement.holdTransferId, manager);
           const commands = hold !== null && hold.status === 'pending' ? this.release(agreement, 'expire-release') : [];
           if (commands.length > 0) {
             groups.push({
@@ -573,14 +603,28 @@ export class DepositAgreementsService implements OnModuleInit, OnApplicationBoot
    * change's ledger commands as one linked group, update the row, write the audit and webhook events, all
    * in one transaction.
    */
-  private async transition(
+  private async transition<Prepared>(
     principal: Principal,
     id: string,
     from: readonly AgreementStatus[],
     to: AgreementStatus,
-    change: (agreement: DepositAgreement, manager: EntityManager) => Promise<Change>,
+    prepare: (agreement: DepositAgreement) => Promise<Prepared>,
+    change: (agreement: DepositAgreement, manager: EntityManager, prepared: Prepared) => Promise<Change>,
   ): Promise<DepositAgreement> {
     const merchantId = merchantOf(principal);
+    const invalid = (agreement: DepositAgreement): WaiversError =>
+      new WaiversError(ErrorKind.Conflict, WaiversErrorCode.InvalidTransition, `A ${agreement.status} agreement cannot become ${to}.`, {
+        extensions: { status: agreement.status },
+      });
+    // What needs no lock (accounts opened on first use, the policy's terms) is done before the
+    // transaction: inside it only its own connection may be used (the embedded database has one).
+    const [seen] = (await this.dataSource.query('SELECT * FROM deposit_agreements WHERE id = $1 AND merchant_id = $2', [
+      id,
+      merchantId,
+    ])) as AgreementRow[];
+    if (seen === undefined) throw notFound();
+    if (!from.includes(seen.status)) throw invalid(toAgreement(seen));
+    const prepared = await prepare(toAgreement(seen));
     return this.dataSource.transaction(async (manager) => {
       const rows = (await manager.query('SELECT * FROM deposit_agreements WHERE id = $1 AND merchant_id = $2 FOR UPDATE', [
         id,
@@ -589,17 +633,8 @@ export class DepositAgreementsService implements OnModuleInit, OnApplicationBoot
       const row = rows[0];
       if (row === undefined) throw notFound();
       const agreement = toAgreement(row);
-      if (!from.includes(agreement.status)) {
-        throw new WaiversError(
-          ErrorKind.Conflict,
-          WaiversErrorCode.InvalidTransition,
-          `A ${agreement.status} agreement cannot become ${to}.`,
-          {
-            extensions: { status: agreement.status },
-          },
-        );
-      }
-      const { commands, walletAccountId, columns, details } = await change(agreement, manager);
+      if (!from.includes(agreement.status)) throw invalid(agreement);
+      const { commands, walletAccountId, columns, details } = await change(agreement, manager, prepared);
       const event = auditOf(principal, `deposit_agreement.${to.toLowerCase()}`, 'deposit_agreement', agreement.id, details);
       if (commands.length > 0) {
         const [results] = await this.ledger.submitGroupsWithin(manager, [{ commands, linked: true, audit: () => event }]);

@@ -84,6 +84,38 @@ describe('demo data and the CLI', () => {
     }
   });
 
+  it('plays the whole story with npm run demo against the embedded database, and can play it again', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'creditgate-story-test-'));
+    let stopLater: { stop(): Promise<unknown> } | undefined;
+    try {
+      const service = await startServiceProcess({ DATA_DIR: dataDir });
+      stopLater = service;
+      await service.waitUntilReady();
+      const story = () =>
+        run(process.execPath, ['dist/src/demo/story.js'], {
+          env: { PATH: process.env.PATH ?? '', DEMO_URL: service.baseUrl, DATA_DIR: dataDir },
+        });
+      const { stdout } = await story();
+      expect(stdout).toContain('score 650 (band 650-699)');
+      expect(stdout).toContain('admitted at 650: Y');
+      expect(stdout).toMatch(/WAIVED: waived RMB 99\.00, deposit due RMB 0\.00/);
+      expect(stdout).toMatch(/DENIED: waived RMB 0\.00, deposit due RMB 99\.00[\s\S]*FAIL {2}CREDIT_SCORE +observed 649, required 650/);
+      expect(stdout).toContain('completed: COMPLETED, fare RMB 3.50');
+      expect(stdout).toContain('refund');
+      expect(stdout).toContain('claim: RECOVERED, RMB 99.00 recovered; RMB 9.50 paid by the credit guarantee');
+      expect(stdout).toMatch(/FAIL {2}NO_OUTSTANDING_DEBT +observed "950"/);
+      expect(stdout).toContain('RMB 9.50 repaid');
+      expect(stdout).toContain('CNY available RMB 109.43');
+      // Again, on the same data: every step reads before it writes.
+      expect((await story()).stdout).toContain('already verified: 110***********002X');
+      stopLater = undefined;
+      expect(await service.stop()).toBe(0);
+    } finally {
+      await stopLater?.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  }, 240_000);
+
   it('refuses to open an embedded database another process is using', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'creditgate-lock-test-'));
     try {
