@@ -1,10 +1,14 @@
 import 'reflect-metadata';
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import cors from '@fastify/cors';
 import { NestFactory } from '@nestjs/core';
+import { MAX_BODY_DEPTH, nestsDeeperThan } from './common/canonical-json.js';
+import { CommonError, CommonErrorCode, ErrorKind } from './common/errors/domain-error.js';
+import { connectionErrorResponse, PROBLEM_CONTENT_TYPE, problemFromException } from './common/errors/problem-details.js';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { type FastifyReply, type FastifyRequest, LogController } from 'fastify';
+import { type FastifyError, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import type { DestinationStream, Logger as PinoLogger } from 'pino';
 import { AppModule, type AppModuleOptions } from './app.module.js';
 import { HELMET_OPTIONS, securityHeaders } from './common/security-headers.js';
@@ -66,6 +70,22 @@ export async function createApp(
     logController: new RequestLogController({ requestIdLogLabel: 'reqId' }),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    // Errors Fastify's router raises before any hook (a malformed URL, an over-long path parameter):
+    // problem documents like every other refusal.
+    // Requests Node's HTTP parser refused (headers too large, not HTTP): a problem document, then close.
+    clientErrorHandler: (error: Error & { code?: string }, socket: Socket) => {
+      if (error.code === 'ECONNRESET' || socket.destroyed) return;
+      if (socket.writable) socket.write(connectionErrorResponse(error.code));
+      socket.destroy(error);
+    },
+    frameworkErrors: (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+      const problem = problemFromException(error, request.url.split('?')[0] ?? '/');
+      void reply
+        .status(problem.body.status)
+        .header('content-type', PROBLEM_CONTENT_TYPE)
+        .header(REQUEST_ID_HEADER, request.id)
+        .send(JSON.stringify(problem.body));
+    },
   });
   const nestLogger = new PinoNestLogger(logger);
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(config, options), adapter, {
@@ -85,6 +105,19 @@ export async function createApp(
     void reply.headers(headers).header(REQUEST_ID_HEADER, request.id);
     const userAgent = request.headers['user-agent'];
     runWithRequestContext({ requestId: request.id, ip: request.ip, userAgent: userAgent?.slice(0, 256) }, done);
+  });
+  // A body nested deeper than any route's shape is refused before a handler (or the idempotency
+  // fingerprint) walks it.
+  fastify.addHook('preValidation', (request, _reply, done) => {
+    done(
+      nestsDeeperThan(request.body, MAX_BODY_DEPTH)
+        ? new CommonError(
+            ErrorKind.InvalidInput,
+            CommonErrorCode.BodyTooDeep,
+            `The request body nests deeper than ${MAX_BODY_DEPTH} levels.`,
+          )
+        : undefined,
+    );
   });
   // The authorization server answers its own paths (/oauth/*, /.well-known/*) right after this hook.
   await app.get(AuthorizationServer).start(fastify);

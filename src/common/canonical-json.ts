@@ -9,6 +9,21 @@ export function canonicalJson(value: unknown): string {
 
 const MAX_DEPTH = 64;
 
+/** The deepest a request body may nest (objects and arrays); deeper bodies are refused before any handler. */
+export const MAX_BODY_DEPTH = 32;
+
+/** Whether a parsed JSON value nests deeper than `max` levels; iterative, so any depth is safe to ask about. */
+export function nestsDeeperThan(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop() as [unknown, number];
+    if (current === null || typeof current !== 'object') continue;
+    if (depth >= max) return true;
+    for (const child of Object.values(current)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
 function serialize(value: unknown, depth: number): string {
   if (depth > MAX_DEPTH) throw new Error('value nested too deeply for canonical JSON');
   if (value === null) return 'null';

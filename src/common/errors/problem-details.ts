@@ -87,6 +87,16 @@ const FASTIFY_ERRORS: Record<string, { code: CommonErrorCode; kind: ErrorKind; d
     kind: ErrorKind.UnsupportedMediaType,
     detail: 'The request body has a content type this route does not accept.',
   },
+  FST_ERR_BAD_URL: {
+    code: CommonErrorCode.BadRequest,
+    kind: ErrorKind.InvalidInput,
+    detail: 'The URL is malformed.',
+  },
+  FST_ERR_MAX_PARAM_LENGTH: {
+    code: CommonErrorCode.BadRequest,
+    kind: ErrorKind.InvalidInput,
+    detail: 'A path parameter is longer than any id this API uses.',
+  },
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: {
     code: CommonErrorCode.BadRequest,
     kind: ErrorKind.InvalidInput,
@@ -181,4 +191,20 @@ export function problemFromException(exception: unknown, instance: string): Prob
     retryAfterSeconds: undefined,
     unexpected: exception,
   };
+}
+
+/**
+ * The raw HTTP response for a request Node's parser refused before Fastify saw it (headers too large, a
+ * malformed request line, a timeout): a problem document too, with no instance (there is no request).
+ */
+export function connectionErrorResponse(errorCode: string | undefined): string {
+  const [status, code, detail] =
+    errorCode === 'HPE_HEADER_OVERFLOW'
+      ? [431, CommonErrorCode.HeadersTooLarge, 'The request headers are larger than the limit.']
+      : errorCode === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, CommonErrorCode.RequestTimeout, 'The request took too long to arrive.']
+        : [400, CommonErrorCode.BadRequest, 'The request is not valid HTTP.'];
+  const title = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
+  const body = JSON.stringify({ type: problemType(code), title, status, detail, code });
+  return `HTTP/1.1 ${status} ${title}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
 }
