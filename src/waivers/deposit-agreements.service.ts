@@ -635,7 +635,7 @@ export class DepositAgreementsService implements OnModuleInit, OnApplicationBoot
       const agreement = toAgreement(row);
       if (!from.includes(agreement.status)) throw invalid(agreement);
       const { commands, walletAccountId, columns, details } = await change(agreement, manager, prepared);
-      const event = auditOf(principal, `deposit_agreement.${to.toLowerCase()}`, 'deposit_agreement', agreement.id, details);
+      const event = auditOf(principal, EVENT_OF[to], 'deposit_agreement', agreement.id, details);
       if (commands.length > 0) {
         const [results] = await this.ledger.submitGroupsWithin(manager, [{ commands, linked: true, audit: () => event }]);
         transfersOrThrow(results ?? [], walletAccountId, null);
