@@ -192,11 +192,12 @@ function exitedYet(handle) {
 /**
  * Starts the built service (`node dist/src/main.js`) on a free port on 127.0.0.1 and waits until
  * GET /health/ready answers 200. Returns a handle with `url`, `port`, `pid`, `timeToReadyMs`.
- * `env` is added to a minimal environment (PATH, HOME, ...), so nothing from the caller's shell leaks in.
+ * `env` is added to a minimal environment (PATH, HOME, ...), so nothing from the caller's shell leaks in;
+ * `nodeArgs` go to node before the entry (`--cpu-prof`, which NODE_OPTIONS does not admit).
  */
-export async function startService({ env = {}, readyTimeoutMs = READY_TIMEOUT_MS_DEFAULT, label = 'creditgate' } = {}) {
+export async function startService({ env = {}, nodeArgs = [], readyTimeoutMs = READY_TIMEOUT_MS_DEFAULT, label = 'creditgate' } = {}) {
   const port = await freePort();
-  const handle = spawnChild(process.execPath, [serviceEntry], {
+  const handle = spawnChild(process.execPath, [...nodeArgs, serviceEntry], {
     env: { LOG_LEVEL: 'warn', HOST: '127.0.0.1', ...env, PORT: String(port) },
   });
   const url = `http://127.0.0.1:${port}`;

@@ -38,7 +38,7 @@ import {
 export const name = 'payments';
 
 const PLATFORM_CLIENT_ID = 'platform_benchmark02';
-const REDIRECT_URI = 'http://127.0.0.1:8787/callback';
+export const REDIRECT_URI = 'http://127.0.0.1:8787/callback';
 const PASSWORD = 'benchmark-password-for-payments';
 const AMOUNT_MINOR = 100;
 const TOP_UP_MINOR = 100_000_000;
@@ -46,12 +46,12 @@ const REQUEST_TIMEOUT_MS = 10_000;
 const GOAL_PER_SEC = 1500;
 const GOAL_P99_MS = 50;
 
-function basicAuthorization(clientId, clientSecret) {
+export function basicAuthorization(clientId, clientSecret) {
   const encode = (text) => encodeURIComponent(text).replace(/%20/g, '+');
   return `Basic ${Buffer.from(`${encode(clientId)}:${encode(clientSecret)}`).toString('base64')}`;
 }
 
-async function call(url, { method = 'GET', headers = {}, body, redirect = 'follow' } = {}) {
+export async function call(url, { method = 'GET', headers = {}, body, redirect = 'follow' } = {}) {
   const response = await fetch(url, { method, headers, body, redirect, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
   const text = await response.text();
   let parsed;
@@ -63,11 +63,11 @@ async function call(url, { method = 'GET', headers = {}, body, redirect = 'follo
   return { status: response.status, body: parsed, text, headers: response.headers };
 }
 
-function expectStatus(what, result, expected) {
+export function expectStatus(what, result, expected) {
   if (result.status !== expected) throw new Error(`${what} answered ${result.status}, expected ${expected}: ${result.text.slice(0, 300)}`);
 }
 
-async function clientToken(baseUrl, authorization, scope) {
+export async function clientToken(baseUrl, authorization, scope) {
   const result = await call(`${baseUrl}/oauth/token`, {
     method: 'POST',
     headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' },
@@ -100,7 +100,7 @@ class Browser {
 }
 
 /** The authorization code flow with PKCE through the real pages: returns the user's access token. */
-async function userToken(baseUrl, clientId, email, scope) {
+export async function userToken(baseUrl, clientId, email, scope, password = PASSWORD) {
   const verifier = randomBytes(32).toString('base64url');
   const challenge = createHash('sha256').update(verifier).digest('base64url');
   const state = randomBytes(8).toString('hex');
@@ -145,7 +145,7 @@ async function userToken(baseUrl, clientId, email, scope) {
     const csrfToken = /name="csrfToken" value="([^"]+)"/.exec(html)?.[1];
     if (!uid || !csrfToken) throw new Error(`sign-in flow: not an interaction page: ${html.slice(0, 200)}`);
     const form = html.includes('name="password"')
-      ? { path: 'login', fields: { csrfToken, login: email, password: PASSWORD } }
+      ? { path: 'login', fields: { csrfToken, login: email, password } }
       : { path: 'consent', fields: { csrfToken, decision: 'approve' } };
     response = await browser.request(`${baseUrl}/interaction/${uid}/${form.path}`, {
       method: 'POST',
@@ -156,7 +156,7 @@ async function userToken(baseUrl, clientId, email, scope) {
   throw new Error('sign-in flow did not reach the redirect URI');
 }
 
-async function inBatches(items, size, work) {
+export async function inBatches(items, size, work) {
   const results = [];
   for (let start = 0; start < items.length; start += size) results.push(...(await Promise.all(items.slice(start, start + size).map(work))));
   return results;

@@ -3,6 +3,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { v7 as uuidv7 } from 'uuid';
 import { AuditService } from '../audit/audit.service.js';
+import { BatchedRead } from '../common/batched-read.js';
 import { canonicalJson } from '../common/canonical-json.js';
 import { Clock } from '../common/clock/clock.js';
 import type { Principal } from '../common/principal.js';
@@ -40,6 +41,11 @@ interface ReportRow {
 }
 
 const LATEST_REPORT = 'SELECT * FROM credit_reports WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1';
+/** The same, for many users at once (one index probe each). */
+const LATEST_REPORTS = `SELECT r.* FROM unnest($1::uuid[]) AS u (user_id)
+  CROSS JOIN LATERAL (SELECT * FROM credit_reports WHERE user_id = u.user_id ORDER BY created_at DESC, id DESC LIMIT 1) r`;
+/** The most users one latest-report query reads. */
+const LATEST_REPORTS_BATCH_LIMIT = 256;
 
 const toReport = (row: ReportRow): CreditReport => ({
   id: row.id,
@@ -86,6 +92,12 @@ export function admittanceOf(score: number | null, threshold: number): Admittanc
  */
 @Injectable()
 export class CreditService {
+  /** Latest-report reads issued in the same turn share one query (not a cache: see BatchedRead). */
+  private readonly latestReports = new BatchedRead<ReportRow>(async (userIds) => {
+    const rows: ReportRow[] = await this.dataSource.query(LATEST_REPORTS, [userIds]);
+    return new Map(rows.map((row) => [row.user_id, row]));
+  }, LATEST_REPORTS_BATCH_LIMIT);
+
   constructor(
     private readonly dataSource: DataSource,
     private readonly clock: Clock,
@@ -108,15 +120,22 @@ export class CreditService {
    * The current report, the signals it was judged on and the identity status behind them (the waiver
    * decision needs all three). A fresh report that still fits is read without a transaction; making a
    * new one is serialised per user.
+   *
+   * The latest report is read beside the signals, not after them: a report fits only if it was made
+   * from exactly the signals just collected (same digest), so it does not matter which was read first;
+   * one that does not fit is looked for again under the lock before a new one is made.
    */
   async assess(
     userId: string,
   ): Promise<{ readonly report: CreditReport; readonly signals: CreditSignals; readonly identity: IdentityStatus }> {
-    const { email, signals, identity } = await this.signals.collect(userId);
+    // PostgreSQL answers uuids in lower case: the key must be too, or the report would be missed.
+    const [{ email, signals, identity }, latest] = await Promise.all([
+      this.signals.collect(userId),
+      this.latestReports.load(userId.toLowerCase()),
+    ]);
     const digest = signalsDigest(this.provider.name, email, signals);
     const fits = (row: ReportRow | undefined, now: Date): row is ReportRow =>
       row !== undefined && row.signals_digest === digest && row.expires_at.getTime() > now.getTime();
-    const [latest] = (await this.dataSource.query(LATEST_REPORT, [userId])) as ReportRow[];
     if (fits(latest, this.clock.now())) return { report: toReport(latest), signals, identity };
     const report = await this.dataSource.transaction(async (manager) => {
       await manager.query(`SELECT pg_advisory_xact_lock(hashtextextended('credit:' || $1, 0))`, [userId]);

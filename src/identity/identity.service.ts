@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { v7 as uuidv7 } from 'uuid';
 import { AuditService } from '../audit/audit.service.js';
+import { BatchedRead } from '../common/batched-read.js';
 import { Clock } from '../common/clock/clock.js';
 import { ErrorKind } from '../common/errors/domain-error.js';
 import type { Principal } from '../common/principal.js';
@@ -32,6 +33,7 @@ export interface VerificationResult extends IdentityStatus {
 }
 
 interface RecordRow {
+  user_id: string;
   status: 'verified' | 'rejected';
   id_number_masked: string | null;
   verified_at: Date | null;
@@ -53,6 +55,9 @@ function isUniqueViolation(error: unknown): boolean {
   return candidate.code === '23505' || candidate.driverError?.code === '23505';
 }
 
+/** The most user ids one status query reads. */
+const STATUS_BATCH_LIMIT = 256;
+
 /**
  * Real-name verification and what other modules may know of it. The only reader and writer of
  * `identity_records` and `identity_verifications`. Names and numbers are held in memory only while a
@@ -61,6 +66,15 @@ function isUniqueViolation(error: unknown): boolean {
 @Injectable()
 export class IdentityService {
   private readonly cipher: PiiCipher;
+  /** Status reads issued in the same turn share one query (not a cache: see BatchedRead). */
+  private readonly statusReads = new BatchedRead<RecordRow>(async (userIds) => {
+    const rows: RecordRow[] = await this.dataSource.query(
+      `SELECT user_id, status, id_number_masked, verified_at, to_char(birth_date, 'YYYY-MM-DD') AS birth_date, rejection_code
+         FROM identity_records WHERE user_id = ANY($1::uuid[])`,
+      [userIds],
+    );
+    return new Map(rows.map((row) => [row.user_id, row]));
+  }, STATUS_BATCH_LIMIT);
 
   constructor(
     private readonly dataSource: DataSource,
@@ -202,12 +216,8 @@ export class IdentityService {
    * anything. The caller records why it read it (the waiver decision records its facts).
    */
   async status(userId: string): Promise<IdentityStatus> {
-    const rows: RecordRow[] = await this.dataSource.query(
-      `SELECT status, id_number_masked, verified_at, to_char(birth_date, 'YYYY-MM-DD') AS birth_date, rejection_code
-         FROM identity_records WHERE user_id = $1`,
-      [userId],
-    );
-    const row = rows[0];
+    // PostgreSQL answers uuids in lower case: the key must be too, or a match would be missed.
+    const row = await this.statusReads.load(userId.toLowerCase());
     if (row === undefined) {
       return { status: 'unverified', maskedIdNumber: null, verifiedAt: null, birthDate: null, age: null, rejectionCode: null };
     }

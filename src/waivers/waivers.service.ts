@@ -3,6 +3,7 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { v7 as uuidv7 } from 'uuid';
 import type { AuditEventInput } from '../audit/audit-event.js';
 import { AuditService } from '../audit/audit.service.js';
+import { BatchedRead } from '../common/batched-read.js';
 import { Clock } from '../common/clock/clock.js';
 import { CommonError, CommonErrorCode, ErrorKind } from '../common/errors/domain-error.js';
 import { GroupCommitter, type Settled } from '../common/group-commit.js';
@@ -177,6 +178,8 @@ interface PendingDecision {
 }
 
 const DECISION_BATCH_LIMIT = 256;
+/** The most keys one batched read (policies, open agreements) asks for. */
+const READ_BATCH_LIMIT = 256;
 
 /** Open agreements: they count against the per-user limit and the waived exposure. */
 export const OPEN_AGREEMENT_STATUSES = ['CREATED', 'ACTIVE'];
@@ -251,6 +254,27 @@ export class WaiversService implements OnApplicationShutdown {
   private readonly decisionWriter = new GroupCommitter<PendingDecision, DecisionRow>((items) => this.writeDecisions(items), {
     maxWeight: DECISION_BATCH_LIMIT,
   });
+
+  /**
+   * The decision path's reads: those issued in the same turn share one query each (not a cache: see
+   * BatchedRead). Policies by id (the merchant is checked by the caller); open agreements by
+   * `userId currency`.
+   */
+  private readonly policyReads = new BatchedRead<PolicyRow>(async (ids) => {
+    const rows: PolicyRow[] = await this.dataSource.query('SELECT * FROM waiver_policies WHERE id = ANY($1::uuid[])', [ids]);
+    return new Map(rows.map((row) => [row.id, row]));
+  }, READ_BATCH_LIMIT);
+  private readonly openAgreementReads = new BatchedRead<{ count: number; waivedMinor: bigint }>(async (keys) => {
+    const pairs = keys.map((key) => key.split(' '));
+    const rows = (await this.dataSource.query(
+      `SELECT d.user_id, d.currency, count(*)::int AS count, coalesce(sum(d.waived_minor), 0)::text AS waived
+         FROM deposit_agreements d JOIN unnest($1::uuid[], $2::text[]) AS k (user_id, currency)
+           ON d.user_id = k.user_id AND d.currency = k.currency
+        WHERE d.status = ANY($3) GROUP BY d.user_id, d.currency`,
+      [pairs.map(([userId]) => userId), pairs.map(([, currency]) => currency), OPEN_AGREEMENT_STATUSES],
+    )) as { user_id: string; currency: string; count: number; waived: string }[];
+    return new Map(rows.map((row) => [`${row.user_id} ${row.currency}`, { count: row.count, waivedMinor: BigInt(row.waived) }]));
+  }, READ_BATCH_LIMIT);
 
   constructor(
     private readonly dataSource: DataSource,
@@ -382,7 +406,7 @@ export class WaiversService implements OnApplicationShutdown {
    */
   async decide(principal: Principal, policyId: string): Promise<WaiverDecision> {
     const userId = userOf(principal);
-    const policy = await this.findPolicy(principal, policyId);
+    const policy = await this.findPolicyBatched(principal, policyId);
     const terms = await this.version(policy.id, policy.activeVersion);
     if (terms === undefined) throw new Error(`waiver policy ${policy.id} has no version ${policy.activeVersion}`);
     const [assessed, open] = await Promise.all([this.credit.assess(userId), this.openAgreements(userId, terms.currency)]);
@@ -490,12 +514,25 @@ export class WaiversService implements OnApplicationShutdown {
 
   /** The user's open agreements in a currency: how many, and how much they waived. */
   async openAgreements(userId: string, currency: string, manager?: EntityManager): Promise<{ count: number; waivedMinor: bigint }> {
+    // Outside a transaction the read may share a query with others; the key is in the database's
+    // own form (uuids in lower case, the currency as stored), so that its answer is found.
+    if (manager === undefined && UUID_TEXT.test(userId.toLowerCase()) && /^[A-Z]{3}$/.test(currency)) {
+      return (await this.openAgreementReads.load(`${userId.toLowerCase()} ${currency}`)) ?? { count: 0, waivedMinor: 0n };
+    }
     const [row] = (await (manager ?? this.dataSource).query(
       `SELECT count(*)::int AS count, coalesce(sum(waived_minor), 0)::text AS waived
          FROM deposit_agreements WHERE user_id = $1 AND currency = $2 AND status = ANY($3)`,
       [userId, currency, OPEN_AGREEMENT_STATUSES],
     )) as [{ count: number; waived: string }];
     return { count: row.count, waivedMinor: BigInt(row.waived) };
+  }
+
+  /** findPolicy, its read shared with the other decisions asked for in the same turn. */
+  private async findPolicyBatched(principal: Principal, policyId: string): Promise<Policy> {
+    if (principal.merchantId === null || !UUID_TEXT.test(policyId.toLowerCase())) return this.findPolicy(principal, policyId);
+    const row = await this.policyReads.load(policyId.toLowerCase());
+    if (row === undefined || row.merchant_id !== principal.merchantId.toLowerCase()) throw policyNotFound();
+    return toPolicy(row);
   }
 
   private async findPolicy(principal: Principal, policyId: string): Promise<Policy> {
