@@ -736,7 +736,7 @@ async function benchNaive(settings) {
 // ---------------------------------------------------------------------------------------------
 // 3. Over HTTP
 
-async function benchHttp(settings) {
+export async function benchHttp(settings) {
   const database = await createBenchDatabase();
   let started;
   const figures = {};

@@ -196,7 +196,10 @@ function exitedYet(handle) {
  */
 export async function startService({ env = {}, readyTimeoutMs = READY_TIMEOUT_MS_DEFAULT, label = 'creditgate' } = {}) {
   const port = await freePort();
-  const handle = spawnChild(process.execPath, [serviceEntry], {
+  // BENCH_SERVICE_NODE_ARGS: node flags for the service only, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`
+  // (node 20 refuses --cpu-prof in NODE_OPTIONS, and the bench's own environment does not reach the child).
+  const nodeArgs = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter((arg) => arg.length > 0);
+  const handle = spawnChild(process.execPath, [...nodeArgs, serviceEntry], {
     env: { LOG_LEVEL: 'warn', HOST: '127.0.0.1', ...env, PORT: String(port) },
   });
   const url = `http://127.0.0.1:${port}`;
