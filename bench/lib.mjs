@@ -197,7 +197,11 @@ function exitedYet(handle) {
  */
 export async function startService({ env = {}, nodeArgs = [], readyTimeoutMs = READY_TIMEOUT_MS_DEFAULT, label = 'creditgate' } = {}) {
   const port = await freePort();
-  const handle = spawnChild(process.execPath, [...nodeArgs, serviceEntry], {
+  // Node flags for the service only: the option, plus BENCH_SERVICE_NODE_ARGS (e.g. `--cpu-prof
+  // --cpu-prof-dir=/tmp/prof`; node 20 refuses --cpu-prof in NODE_OPTIONS, and the bench's own
+  // environment does not reach the child).
+  const serviceArgs = [...nodeArgs, ...(process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter((arg) => arg.length > 0)];
+  const handle = spawnChild(process.execPath, [...serviceArgs, serviceEntry], {
     env: { LOG_LEVEL: 'warn', HOST: '127.0.0.1', ...env, PORT: String(port) },
   });
   const url = `http://127.0.0.1:${port}`;

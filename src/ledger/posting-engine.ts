@@ -227,6 +227,37 @@ function invalidCommand(command: LedgerCommand): CommandResult | undefined {
   return undefined;
 }
 
+/** What a batch locks and reads: pending ids and account ids (sorted: the lock order), and every command id. */
+function lockKeys(commands: readonly LedgerCommand[]): { pendingIds: string[]; accountIds: Set<string>; ids: string[] } {
+  const pendingIds = [
+    ...new Set(commands.flatMap((command) => (command.type === 'resolve' && UUID.test(command.pendingId) ? [command.pendingId] : []))),
+  ].sort();
+  const accountIds = new Set<string>();
+  for (const command of commands) {
+    if (command.type === 'transfer' && UUID.test(command.debitAccountId) && UUID.test(command.creditAccountId)) {
+      accountIds.add(command.debitAccountId);
+      accountIds.add(command.creditAccountId);
+    }
+  }
+  const ids = [...new Set(commands.map((command) => command.id).filter((id) => UUID.test(id)))];
+  return { pendingIds, accountIds, ids };
+}
+
+/** `'{a,b}'::uuid[]` for ids already checked against UUID; checked again here, as this text goes into SQL. */
+function uuidArrayLiteral(ids: readonly string[]): string {
+  for (const id of ids) if (!UUID.test(id)) throw new Error('only lower-case UUIDs may be inlined into SQL');
+  return `'{${ids.join(',')}}'::uuid[]`;
+}
+
+/** The part of a `pg` client the batcher uses directly: a multi-statement query answers with one result a statement. */
+interface RawResult {
+  readonly command: string;
+  readonly rows: unknown[];
+}
+interface RawClient {
+  query(text: string): Promise<RawResult | RawResult[]>;
+}
+
 /**
  * The one place that writes the money tables. Commands are applied in memory against rows locked in
  * one fixed order (pending transfers by id, then accounts by id, `FOR UPDATE`), then written with a few
@@ -274,7 +305,7 @@ export class PostingEngine implements OnApplicationShutdown {
   private async writeBatch(groups: CommandGroup[]): Promise<Settled<CommandResult[]>[]> {
     for (let attempt = 1; attempt <= BATCH_RETRIES; attempt += 1) {
       try {
-        const results = await this.dataSource.transaction((manager) => this.execute(manager, groups));
+        const results = await this.executeBatch(groups);
         return results.map((value) => ({ ok: true, value }));
       } catch (error) {
         this.logger.warn({ err: error, attempt, groups: groups.length }, 'ledger batch failed');
@@ -284,7 +315,7 @@ export class PostingEngine implements OnApplicationShutdown {
     const settled: Settled<CommandResult[]>[] = [];
     for (const group of groups) {
       try {
-        const [results] = await this.dataSource.transaction((manager) => this.execute(manager, [group]));
+        const [results] = await this.executeBatch([group]);
         settled.push({ ok: true, value: results ?? [] });
       } catch (error) {
         settled.push({ ok: false, error });
@@ -300,21 +331,13 @@ export class PostingEngine implements OnApplicationShutdown {
   async execute(manager: EntityManager, groups: readonly CommandGroup[]): Promise<CommandResult[][]> {
     const now = this.clock.now();
     const commands = groups.flatMap((group) => group.commands);
-    const pendingIds = [
-      ...new Set(commands.flatMap((command) => (command.type === 'resolve' && UUID.test(command.pendingId) ? [command.pendingId] : []))),
-    ].sort();
+    const keys = lockKeys(commands);
     // 1. Lock the pending transfers being resolved (by id), then 2. every account touched (by id).
     const pendingRows: TransferRow[] =
-      pendingIds.length === 0
+      keys.pendingIds.length === 0
         ? []
-        : await manager.query('SELECT * FROM ledger_transfers WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [pendingIds]);
-    const accountIds = new Set<string>();
-    for (const command of commands) {
-      if (command.type === 'transfer' && UUID.test(command.debitAccountId) && UUID.test(command.creditAccountId)) {
-        accountIds.add(command.debitAccountId);
-        accountIds.add(command.creditAccountId);
-      }
-    }
+        : await manager.query('SELECT * FROM ledger_transfers WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [keys.pendingIds]);
+    const accountIds = new Set(keys.accountIds);
     for (const row of pendingRows) {
       accountIds.add(row.debit_account_id);
       accountIds.add(row.credit_account_id);
@@ -324,10 +347,67 @@ export class PostingEngine implements OnApplicationShutdown {
         ? []
         : await manager.query('SELECT * FROM ledger_accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [[...accountIds].sort()]);
     // 3. With the locks held, see which ids exist already (idempotent retries).
-    const ids = [...new Set(commands.map((command) => command.id).filter((id) => UUID.test(id)))];
     const existingRows: TransferRow[] =
-      ids.length === 0 ? [] : await manager.query('SELECT * FROM ledger_transfers WHERE id = ANY($1::uuid[])', [ids]);
+      keys.ids.length === 0 ? [] : await manager.query('SELECT * FROM ledger_transfers WHERE id = ANY($1::uuid[])', [keys.ids]);
+    return this.applyAndWrite(manager, groups, { pendingRows, accountRows, existingRows }, now);
+  }
 
+  /**
+   * The batcher's own transaction, the same work as `execute` in fewer round trips to the database:
+   * BEGIN, the locks (pending transfers by id, then accounts by id) and the read of existing ids go
+   * as one multi-statement query. Each statement of it still runs on its own, in order, with its own
+   * snapshot (READ COMMITTED), so the existing ids are read after the locks are held, exactly as in
+   * `execute`. The ids are inlined as literals, which is safe only because every one of them matched
+   * the strict lower-case UUID pattern (asserted again in `uuidArrayLiteral`).
+   */
+  private async executeBatch(groups: readonly CommandGroup[]): Promise<CommandResult[][]> {
+    const now = this.clock.now();
+    const commands = groups.flatMap((group) => group.commands);
+    const keys = lockKeys(commands);
+    const runner = this.dataSource.createQueryRunner();
+    const client = (await runner.connect()) as RawClient;
+    try {
+      const statements = ['BEGIN'];
+      const pending = uuidArrayLiteral(keys.pendingIds);
+      if (keys.pendingIds.length > 0) {
+        statements.push(`SELECT * FROM ledger_transfers WHERE id = ANY(${pending}) ORDER BY id FOR UPDATE`);
+      }
+      const accounts =
+        keys.pendingIds.length === 0
+          ? uuidArrayLiteral([...keys.accountIds].sort())
+          : // A transfer's accounts never change, so reading them from the rows just locked is the same as in `execute`.
+            `(${uuidArrayLiteral([...keys.accountIds])} || ARRAY(SELECT debit_account_id FROM ledger_transfers WHERE id = ANY(${pending})
+               UNION SELECT credit_account_id FROM ledger_transfers WHERE id = ANY(${pending})))`;
+      const lockAccounts = keys.accountIds.size > 0 || keys.pendingIds.length > 0;
+      if (lockAccounts) statements.push(`SELECT * FROM ledger_accounts WHERE id = ANY(${accounts}) ORDER BY id FOR UPDATE`);
+      if (keys.ids.length > 0) statements.push(`SELECT * FROM ledger_transfers WHERE id = ANY(${uuidArrayLiteral(keys.ids)})`);
+      const answer = await client.query(statements.join(';\n'));
+      const results = Array.isArray(answer) ? answer : [answer];
+      if (results.length !== statements.length) throw new Error(`expected ${statements.length} results, got ${results.length}`);
+      let next = 1;
+      const pendingRows = keys.pendingIds.length > 0 ? (results[next++]?.rows as TransferRow[]) : [];
+      const accountRows = lockAccounts ? (results[next++]?.rows as AccountRow[]) : [];
+      const existingRows = keys.ids.length > 0 ? (results[next++]?.rows as TransferRow[]) : [];
+      const outcome = await this.applyAndWrite(runner.manager, groups, { pendingRows, accountRows, existingRows }, now);
+      const committed = await client.query('COMMIT');
+      // PostgreSQL answers COMMIT of a failed transaction with ROLLBACK, not an error.
+      if (Array.isArray(committed) || committed.command !== 'COMMIT') throw new Error('the ledger batch was rolled back at COMMIT');
+      return outcome;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      await runner.release();
+    }
+  }
+
+  /** Applies the commands to the locked rows in memory, then writes the outcome and the audit events. */
+  private async applyAndWrite(
+    manager: EntityManager,
+    groups: readonly CommandGroup[],
+    { pendingRows, accountRows, existingRows }: { pendingRows: TransferRow[]; accountRows: AccountRow[]; existingRows: TransferRow[] },
+    now: Date,
+  ): Promise<CommandResult[][]> {
     let draft: Draft = {
       accounts: new Map(accountRows.map((row) => [row.id, accountFromRow(row)])),
       transfers: new Map([...pendingRows, ...existingRows].map((row) => [row.id, transferFromRow(row)])),
@@ -594,29 +674,131 @@ export class PostingEngine implements OnApplicationShutdown {
     }
   }
 
+  /**
+   * Writes a draft in one statement: the transfers, the resolutions of pending transfers, the entries
+   * and the accounts' new balances and heads, as data-modifying CTEs. They see the same snapshot and
+   * touch different rows (a resolution updates a pending transfer committed before this transaction),
+   * the foreign keys are checked at the end of the statement, and the counts are asserted. A pending
+   * transfer resolved in the batch that creates it needs its insert to be visible to its update, so
+   * that rare draft is written one statement at a time instead.
+   */
   private async write(manager: EntityManager, draft: Draft, now: Date): Promise<void> {
+    if (draft.inserts.length === 0 && draft.resolutions.size === 0 && draft.entries.length === 0) return;
+    const inserted = new Set(draft.inserts.map((transfer) => transfer.id));
+    if ([...draft.resolutions.keys()].some((id) => inserted.has(id))) return this.writeStepByStep(manager, draft, now);
+    const t = draft.inserts;
+    const r = [...draft.resolutions];
+    const e = draft.entries;
+    const touched = this.touchedAccounts(draft);
+    const [counts]: { transfers: number; resolved: number; entries: number; accounts: number }[] = await manager.query(
+      `WITH inserted_transfers AS (
+         INSERT INTO ledger_transfers (id, kind, debit_account_id, credit_account_id, amount, currency, code, metadata, pending_id, timeout_at, status, resolved_by, linked_batch_id, created_at)
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::bigint[], $6::char(3)[], $7::text[], $8::jsonb[], $9::uuid[], $10::timestamptz[], $11::text[], $12::uuid[], $13::uuid[], $14::timestamptz[])
+         RETURNING 1
+       ), resolved AS (
+         UPDATE ledger_transfers t SET status = v.status, resolved_by = v.resolved_by
+           FROM unnest($15::uuid[], $16::text[], $17::uuid[]) AS v(id, status, resolved_by)
+          WHERE t.id = v.id AND t.status = 'pending'
+         RETURNING 1
+       ), inserted_entries AS (
+         INSERT INTO ledger_entries (account_id, seq, transfer_id, side, pending_delta, posted_delta, debits_pending, debits_posted, credits_pending, credits_posted, prev_hash, hash, created_at)
+         SELECT *, $30::timestamptz FROM unnest($18::uuid[], $19::bigint[], $20::uuid[], $21::text[], $22::bigint[], $23::bigint[], $24::bigint[], $25::bigint[], $26::bigint[], $27::bigint[], $28::text[], $29::text[])
+         RETURNING 1
+       ), updated_accounts AS (
+         UPDATE ledger_accounts a
+            SET debits_pending = v.dp, debits_posted = v.dpo, credits_pending = v.cp, credits_posted = v.cpo, head_seq = v.seq, head_hash = v.hash
+           FROM unnest($31::uuid[], $32::bigint[], $33::bigint[], $34::bigint[], $35::bigint[], $36::bigint[], $37::text[]) AS v(id, dp, dpo, cp, cpo, seq, hash)
+          WHERE a.id = v.id
+         RETURNING 1
+       )
+       SELECT (SELECT count(*) FROM inserted_transfers)::int AS transfers, (SELECT count(*) FROM resolved)::int AS resolved,
+              (SELECT count(*) FROM inserted_entries)::int AS entries, (SELECT count(*) FROM updated_accounts)::int AS accounts`,
+      [
+        ...this.transferColumns(t),
+        r.map(([id]) => id),
+        r.map(([, x]) => x.status),
+        r.map(([, x]) => x.resolvedBy),
+        ...this.entryColumns(e),
+        now,
+        ...this.accountColumns(touched),
+      ],
+    );
+    // Every pending row was locked by this transaction and seen pending: all must change; so must every account written.
+    if (
+      counts?.transfers !== t.length ||
+      counts.resolved !== r.length ||
+      counts.entries !== e.length ||
+      counts.accounts !== touched.length
+    ) {
+      throw new Error(
+        `ledger write: ${JSON.stringify(counts)} of ${t.length} transfers, ${r.length} resolutions, ${e.length} entries, ${touched.length} accounts`,
+      );
+    }
+  }
+
+  private transferColumns(t: readonly Transfer[]): unknown[][] {
+    return [
+      t.map((x) => x.id),
+      t.map((x) => x.kind),
+      t.map((x) => x.debitAccountId),
+      t.map((x) => x.creditAccountId),
+      t.map((x) => x.amount.toString()),
+      t.map((x) => x.currency),
+      t.map((x) => x.code),
+      t.map((x) => (x.metadata === null ? null : JSON.stringify(x.metadata))),
+      t.map((x) => x.pendingId),
+      t.map((x) => x.timeoutAt),
+      // A pending transfer resolved in this same batch is inserted as pending, then resolved (writeStepByStep).
+      t.map((x) => (x.kind === 'pending' ? 'pending' : x.status)),
+      t.map(() => null),
+      t.map((x) => x.linkedBatchId),
+      t.map((x) => x.createdAt),
+    ];
+  }
+
+  private entryColumns(e: readonly DraftEntry[]): unknown[][] {
+    return [
+      e.map((x) => x.accountId),
+      e.map((x) => x.seq.toString()),
+      e.map((x) => x.transferId),
+      e.map((x) => x.side),
+      e.map((x) => x.pendingDelta.toString()),
+      e.map((x) => x.postedDelta.toString()),
+      e.map((x) => x.debitsPending.toString()),
+      e.map((x) => x.debitsPosted.toString()),
+      e.map((x) => x.creditsPending.toString()),
+      e.map((x) => x.creditsPosted.toString()),
+      e.map((x) => x.prevHash),
+      e.map((x) => x.hash),
+    ];
+  }
+
+  private accountColumns(touched: readonly AccountState[]): unknown[][] {
+    return [
+      touched.map((x) => x.id),
+      touched.map((x) => x.debitsPending.toString()),
+      touched.map((x) => x.debitsPosted.toString()),
+      touched.map((x) => x.creditsPending.toString()),
+      touched.map((x) => x.creditsPosted.toString()),
+      touched.map((x) => x.headSeq.toString()),
+      touched.map((x) => x.headHash),
+    ];
+  }
+
+  /** The accounts that got entries in this draft, in their final state. */
+  private touchedAccounts(draft: Draft): AccountState[] {
+    return [...new Set(draft.entries.map((x) => x.accountId))]
+      .map((id) => draft.accounts.get(id))
+      .filter((account): account is AccountState => account !== undefined);
+  }
+
+  /** The same writes as `write`, one statement each, in order: inserts first, so that an update sees them. */
+  private async writeStepByStep(manager: EntityManager, draft: Draft, now: Date): Promise<void> {
     if (draft.inserts.length > 0) {
-      const t = draft.inserts;
       await manager.query(
         `INSERT INTO ledger_transfers (id, kind, debit_account_id, credit_account_id, amount, currency, code, metadata, pending_id, timeout_at, status, resolved_by, linked_batch_id, created_at)
          SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::bigint[], $6::char(3)[], $7::text[], $8::jsonb[], $9::uuid[], $10::timestamptz[], $11::text[], $12::uuid[], $13::uuid[], $14::timestamptz[])`,
-        [
-          t.map((x) => x.id),
-          t.map((x) => x.kind),
-          t.map((x) => x.debitAccountId),
-          t.map((x) => x.creditAccountId),
-          t.map((x) => x.amount.toString()),
-          t.map((x) => x.currency),
-          t.map((x) => x.code),
-          t.map((x) => (x.metadata === null ? null : JSON.stringify(x.metadata))),
-          t.map((x) => x.pendingId),
-          t.map((x) => x.timeoutAt),
-          // A pending transfer resolved in this same batch is inserted as pending, then resolved below.
-          t.map((x) => (x.kind === 'pending' ? 'pending' : x.status)),
-          t.map(() => null),
-          t.map((x) => x.linkedBatchId),
-          t.map((x) => x.createdAt),
-        ],
+        this.transferColumns(draft.inserts),
       );
     }
     if (draft.resolutions.size > 0) {
@@ -631,43 +813,18 @@ export class PostingEngine implements OnApplicationShutdown {
       if (updated[1] !== r.length) throw new Error(`resolved ${updated[1]} of ${r.length} pending transfers`);
     }
     if (draft.entries.length > 0) {
-      const e = draft.entries;
       await manager.query(
         `INSERT INTO ledger_entries (account_id, seq, transfer_id, side, pending_delta, posted_delta, debits_pending, debits_posted, credits_pending, credits_posted, prev_hash, hash, created_at)
          SELECT *, $13::timestamptz FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::text[], $12::text[])`,
-        [
-          e.map((x) => x.accountId),
-          e.map((x) => x.seq.toString()),
-          e.map((x) => x.transferId),
-          e.map((x) => x.side),
-          e.map((x) => x.pendingDelta.toString()),
-          e.map((x) => x.postedDelta.toString()),
-          e.map((x) => x.debitsPending.toString()),
-          e.map((x) => x.debitsPosted.toString()),
-          e.map((x) => x.creditsPending.toString()),
-          e.map((x) => x.creditsPosted.toString()),
-          e.map((x) => x.prevHash),
-          e.map((x) => x.hash),
-          now,
-        ],
+        [...this.entryColumns(draft.entries), now],
       );
-      const touched = [...new Set(e.map((x) => x.accountId))]
-        .map((id) => draft.accounts.get(id))
-        .filter((account): account is AccountState => account !== undefined);
+      const touched = this.touchedAccounts(draft);
       const updated: [unknown[], number] = await manager.query(
         `UPDATE ledger_accounts a
             SET debits_pending = v.dp, debits_posted = v.dpo, credits_pending = v.cp, credits_posted = v.cpo, head_seq = v.seq, head_hash = v.hash
            FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[]) AS v(id, dp, dpo, cp, cpo, seq, hash)
           WHERE a.id = v.id`,
-        [
-          touched.map((x) => x.id),
-          touched.map((x) => x.debitsPending.toString()),
-          touched.map((x) => x.debitsPosted.toString()),
-          touched.map((x) => x.creditsPending.toString()),
-          touched.map((x) => x.creditsPosted.toString()),
-          touched.map((x) => x.headSeq.toString()),
-          touched.map((x) => x.headHash),
-        ],
+        this.accountColumns(touched),
       );
       if (updated[1] !== touched.length) throw new Error(`updated ${updated[1]} of ${touched.length} accounts`);
     }
