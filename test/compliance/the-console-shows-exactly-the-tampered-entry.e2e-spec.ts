@@ -1,4 +1,6 @@
 import { mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { CheckpointService } from '../../src/ledger/checkpoints.js';
@@ -11,7 +13,11 @@ import { startTestApp, type TestApp } from '../support/test-app.js';
 
 /** Debian's Chromium, installed by .ci/run. No fallback: a browser that cannot start fails the test. */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const SCREENSHOTS = new URL('../../docs/screenshots/', import.meta.url).pathname;
+/** The README's screenshots are rewritten only on request (UPDATE_SCREENSHOTS=1); otherwise into a temporary folder. */
+const SCREENSHOTS =
+  process.env.UPDATE_SCREENSHOTS === '1'
+    ? new URL('../../docs/screenshots/', import.meta.url).pathname
+    : `${join(tmpdir(), `creditgate-screenshots-${process.pid}`)}/`;
 
 describe('the compliance console, in a real browser', () => {
   let t: TestApp;
