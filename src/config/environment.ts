@@ -284,7 +284,7 @@ export class Environment {
   @Max(60_000)
   WEBHOOK_TIMEOUT_MS = 10_000;
 
-  /** 32 bytes, base64: webhook signing secrets are encrypted at rest (AES-256-GCM) with it; unset keeps them as they are. */
+  /** 32 bytes, base64: webhook signing secrets are sealed with it (AES-256-GCM); unset, with a key derived from PII_BLIND_INDEX_KEY. */
   @Transform(emptyToUndefined)
   @IsOptional()
   @Matches(/^[A-Za-z0-9+/]{43}=$/, { message: 'WEBHOOK_SECRET_ENCRYPTION_KEY must be 32 bytes in base64 (44 characters)' })
