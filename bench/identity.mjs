@@ -1,4 +1,4 @@
-/* global AbortSignal, URLSearchParams */
+/* global URLSearchParams */
 // Scenario "identity": real-name verifications and credit-score reads per second over HTTP (issue 5),
 // against the built service on the local PostgreSQL server (a fresh bench database, dropped after),
 // LOG_LEVEL=warn, CONNECTIONS connections:
@@ -50,12 +50,14 @@ import {
   stopProblems,
   stopService,
   withTimeout,
+  basicAuthorization,
+  call,
+  expectStatus,
 } from './lib.mjs';
 
 export const name = 'identity';
 
 const PLATFORM_CLIENT_ID = 'platform_benchmark01';
-const REQUEST_TIMEOUT_MS = 10_000;
 const SETUP_TIMEOUT_MS = 180_000;
 /** Minted tokens live this long: longer than any run the settings allow (checked in run()). */
 const TOKEN_TTL_SECONDS = 900;
@@ -92,28 +94,6 @@ export function residentIdNumber(index) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// HTTP helpers
-
-function basicAuthorization(clientId, clientSecret) {
-  const encode = (text) => encodeURIComponent(text).replace(/%20/g, '+');
-  return `Basic ${Buffer.from(`${encode(clientId)}:${encode(clientSecret)}`).toString('base64')}`;
-}
-
-async function call(url, { method = 'GET', headers = {}, body } = {}) {
-  const response = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
-  const text = await response.text();
-  let parsed;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    parsed = undefined;
-  }
-  return { status: response.status, body: parsed, text };
-}
-
-function expectStatus(what, result, expected) {
-  if (result.status !== expected) throw new Error(`${what} answered ${result.status}, expected ${expected}: ${result.text.slice(0, 300)}`);
-}
 
 async function adminToken(baseUrl, platformSecret) {
   const result = await call(`${baseUrl}/oauth/token`, {

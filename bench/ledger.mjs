@@ -1,4 +1,4 @@
-/* global AbortSignal, URLSearchParams, setInterval, clearInterval */
+/* global URLSearchParams, setInterval, clearInterval */
 // Scenario "ledger": transfers per second and latency when every transfer credits one hot account, and
 // how fast the whole ledger verifies. Real PostgreSQL (fsync on), a fresh database for each part:
 //
@@ -47,6 +47,9 @@ import {
   stopProblems,
   stopService,
   withTimeout,
+  basicAuthorization,
+  call,
+  expectStatus,
 } from './lib.mjs';
 
 export const name = 'ledger';
@@ -57,7 +60,6 @@ const TRANSFER_CODE = 'payment';
 const MERCHANT_CODE = 'merchant:bench:hot';
 const GENERATION_BATCH = 1000;
 const GENERATION_PARALLELISM = 4;
-const REQUEST_TIMEOUT_MS = 10_000;
 const DRAIN_TIMEOUT_MS = 60_000;
 const SETUP_TIMEOUT_MS = 120_000;
 const GENERATION_TIMEOUT_MS = 600_000;
@@ -427,28 +429,6 @@ function collectGarbage() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// HTTP helpers
-
-function basicAuthorization(clientId, clientSecret) {
-  const encode = (text) => encodeURIComponent(text).replace(/%20/g, '+');
-  return `Basic ${Buffer.from(`${encode(clientId)}:${encode(clientSecret)}`).toString('base64')}`;
-}
-
-async function call(url, { method = 'GET', headers = {}, body, timeoutMs = REQUEST_TIMEOUT_MS } = {}) {
-  const response = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(timeoutMs) });
-  const text = await response.text();
-  let parsed;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    parsed = undefined;
-  }
-  return { status: response.status, body: parsed, text };
-}
-
-function expectStatus(what, result, expected) {
-  if (result.status !== expected) throw new Error(`${what} answered ${result.status}, expected ${expected}: ${result.text.slice(0, 300)}`);
-}
 
 async function ledgerToken(baseUrl, platformSecret) {
   const result = await call(`${baseUrl}/oauth/token`, {

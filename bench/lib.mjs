@@ -485,3 +485,30 @@ export function stopProblems(stopped) {
   if (stopped.code !== 0) return [`exit code ${stopped.code}${stopped.signal ? ` (${stopped.signal})` : ''} on SIGTERM`];
   return [];
 }
+
+// HTTP helpers shared by the scenarios.
+
+const REQUEST_TIMEOUT_MS = 10_000;
+
+/** RFC 6749 §2.3.1: client id and secret are form-encoded before they are joined and base64-encoded. */
+export function basicAuthorization(clientId, clientSecret) {
+  const encode = (text) => encodeURIComponent(text).replace(/%20/g, '+');
+  return `Basic ${Buffer.from(`${encode(clientId)}:${encode(clientSecret)}`).toString('base64')}`;
+}
+
+/** One bounded request; returns { status, body (parsed JSON when it is JSON), text, headers }. */
+export async function call(url, { method = 'GET', headers = {}, body, redirect = 'follow', timeoutMs = REQUEST_TIMEOUT_MS } = {}) {
+  const response = await fetch(url, { method, headers, body, redirect, signal: AbortSignal.timeout(timeoutMs) });
+  const text = await response.text();
+  let parsed;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  return { status: response.status, body: parsed, text, headers: response.headers };
+}
+
+export function expectStatus(what, result, expected) {
+  if (result.status !== expected) throw new Error(`${what} answered ${result.status}, expected ${expected}: ${result.text.slice(0, 300)}`);
+}

@@ -1,4 +1,4 @@
-/* global AbortSignal, URLSearchParams */
+/* global URLSearchParams */
 // Scenario "oauth", against the local PostgreSQL server (a fresh bench database, fsync as the server
 // has it), one creditgate process, LOG_LEVEL=warn:
 //   1. client-credentials tokens issued per second: POST /oauth/token with a merchant client's
@@ -32,6 +32,9 @@ import {
   startService,
   stopProblems,
   stopService,
+  basicAuthorization,
+  call,
+  expectStatus,
 } from './lib.mjs';
 
 export const name = 'oauth';
@@ -44,31 +47,7 @@ const ACCESS_TOKEN_TTL_SECONDS = 600;
 const TOKEN_MARGIN_SECONDS = 30;
 const TOKEN_BODY = 'grant_type=client_credentials&scope=payments%3Awrite';
 const FORM = 'application/x-www-form-urlencoded';
-const REQUEST_TIMEOUT_MS = 10_000;
 const AUDIT_DRAIN_TIMEOUT_MS = 30_000;
-
-/** RFC 6749 §2.3.1: client id and secret are form-encoded before they are joined and base64-encoded. */
-function basicAuthorization(clientId, clientSecret) {
-  const encode = (text) => encodeURIComponent(text).replace(/%20/g, '+');
-  return `Basic ${Buffer.from(`${encode(clientId)}:${encode(clientSecret)}`).toString('base64')}`;
-}
-
-/** One bounded request; returns { status, body (parsed JSON when it is JSON), text }. */
-async function call(url, { method = 'GET', headers = {}, body } = {}) {
-  const response = await fetch(url, { method, headers, body, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
-  const text = await response.text();
-  let parsed;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    parsed = undefined;
-  }
-  return { status: response.status, body: parsed, text };
-}
-
-function expectStatus(what, result, expected) {
-  if (result.status !== expected) throw new Error(`${what} answered ${result.status}, expected ${expected}: ${result.text.slice(0, 300)}`);
-}
 
 /** A client-credentials token; checks it is a Bearer token that outlives `mustOutliveSeconds`. */
 async function clientCredentialsToken(baseUrl, authorization, scope, mustOutliveSeconds) {

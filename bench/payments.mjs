@@ -33,6 +33,9 @@ import {
   startService,
   stopProblems,
   stopService,
+  basicAuthorization,
+  call,
+  expectStatus,
 } from './lib.mjs';
 
 export const name = 'payments';
@@ -45,27 +48,6 @@ const TOP_UP_MINOR = 100_000_000;
 const REQUEST_TIMEOUT_MS = 10_000;
 const GOAL_PER_SEC = 1500;
 const GOAL_P99_MS = 50;
-
-export function basicAuthorization(clientId, clientSecret) {
-  const encode = (text) => encodeURIComponent(text).replace(/%20/g, '+');
-  return `Basic ${Buffer.from(`${encode(clientId)}:${encode(clientSecret)}`).toString('base64')}`;
-}
-
-export async function call(url, { method = 'GET', headers = {}, body, redirect = 'follow' } = {}) {
-  const response = await fetch(url, { method, headers, body, redirect, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
-  const text = await response.text();
-  let parsed;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    parsed = undefined;
-  }
-  return { status: response.status, body: parsed, text, headers: response.headers };
-}
-
-export function expectStatus(what, result, expected) {
-  if (result.status !== expected) throw new Error(`${what} answered ${result.status}, expected ${expected}: ${result.text.slice(0, 300)}`);
-}
 
 export async function clientToken(baseUrl, authorization, scope) {
   const result = await call(`${baseUrl}/oauth/token`, {

@@ -36,8 +36,11 @@ import {
   startService,
   stopProblems,
   stopService,
+  basicAuthorization,
+  call,
+  expectStatus,
 } from './lib.mjs';
-import { basicAuthorization, call, clientToken, expectStatus, inBatches, REDIRECT_URI, userToken } from './payments.mjs';
+import { clientToken, inBatches, REDIRECT_URI, userToken } from './payments.mjs';
 
 export const name = 'waivers';
 

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { decodeCursor, type Page, toPage } from '../common/pagination/cursor.js';
 import { CommonError, CommonErrorCode, ErrorKind } from '../common/errors/domain-error.js';
+import type { AuditEventRow } from './audit-chain.js';
 
 export interface AuditEventFilter {
   readonly userId?: string;
@@ -40,26 +41,9 @@ export interface StoredAuditEvent {
   readonly seal: { readonly seq: string; readonly prevHash: string; readonly hash: string; readonly sealedAt: string } | null;
 }
 
-interface EventRow {
-  id: string;
+/** A stored event: the columns the chain hashes, and its time and seal. */
+interface EventRow extends AuditEventRow {
   occurred_at: Date;
-  occurred_at_us: string;
-  client_id: string | null;
-  client_type: string | null;
-  merchant_id: string | null;
-  user_id: string | null;
-  scopes: string[];
-  action: string;
-  resource_type: string;
-  resource_id: string | null;
-  outcome: string;
-  problem_code: string | null;
-  http_status: number | null;
-  ip: string | null;
-  request_id: string | null;
-  user_agent: string | null;
-  purpose: string | null;
-  details: Record<string, unknown> | null;
   seq: string | null;
   prev_hash: string | null;
   hash: string | null;

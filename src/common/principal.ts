@@ -27,3 +27,18 @@ export const Principal = createParamDecorator((_data: unknown, context: Executio
   if (principal === undefined) throw new Error('@Principal() used on a route without an authenticated caller');
   return principal;
 });
+
+/**
+ * The user a user token acts for. Routes that call this admit user tokens only (@UserScopes): a
+ * missing user is a wiring bug, so it is a plain Error (a 500), never a client error.
+ */
+export function userOf(principal: Principal): string {
+  if (principal.userId === null) throw new Error('a user route was reached without a user token');
+  return principal.userId;
+}
+
+/** The merchant a merchant token (or a merchant's mini-program's user token) belongs to; as userOf, a missing one is a wiring bug. */
+export function merchantOf(principal: Principal): string {
+  if (principal.merchantId === null) throw new Error('a merchant route was reached without a merchant');
+  return principal.merchantId;
+}

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { transferDigest } from '../ledger/ledger-hashing.js';
+import { entryJson, transferJson } from '../ledger/ledger.presenters.js';
 import type { Entry, Transfer } from '../ledger/ledger.types.js';
 import { type EntryRow, entryFromRow, transferFromRow, type TransferRow } from '../ledger/posting-engine.js';
 
@@ -103,35 +104,13 @@ function ndjsonLine(transfer: Transfer, digest: string, entries: readonly Entry[
 /** A transfer, its digest and its entries with their hashes, as the NDJSON export writes it (one line). */
 export function transferRecord(transfer: Transfer, digest: string, entries: readonly Entry[]) {
   return {
-    id: transfer.id,
-    kind: transfer.kind,
-    status: transfer.status,
-    code: transfer.code,
-    debitAccountId: transfer.debitAccountId,
-    creditAccountId: transfer.creditAccountId,
-    amountMinor: transfer.amount.toString(),
-    currency: transfer.currency,
-    pendingId: transfer.pendingId,
-    resolvedBy: transfer.resolvedBy,
-    linkedBatchId: transfer.linkedBatchId,
-    timeoutAt: transfer.timeoutAt?.toISOString() ?? null,
-    createdAt: transfer.createdAt.toISOString(),
-    metadata: transfer.metadata,
+    ...transferJson(transfer),
     digest,
-    entries: entries.map((entry) => ({
-      accountId: entry.accountId,
-      seq: entry.seq.toString(),
-      side: entry.side,
-      pendingDelta: entry.pendingDelta.toString(),
-      postedDelta: entry.postedDelta.toString(),
-      debitsPending: entry.debitsPending.toString(),
-      debitsPosted: entry.debitsPosted.toString(),
-      creditsPending: entry.creditsPending.toString(),
-      creditsPosted: entry.creditsPosted.toString(),
-      prevHash: entry.prevHash,
-      hash: entry.hash,
-      createdAt: entry.createdAt.toISOString(),
-    })),
+    // Each entry without its transfer id: the line already says whose entries they are.
+    entries: entries.map((entry) => {
+      const { transferId: _transferId, ...rest } = entryJson(entry);
+      return rest;
+    }),
   };
 }
 

@@ -6,7 +6,7 @@ import { AuditService } from '../audit/audit.service.js';
 import { BatchedRead } from '../common/batched-read.js';
 import { canonicalJson } from '../common/canonical-json.js';
 import { Clock } from '../common/clock/clock.js';
-import type { Principal } from '../common/principal.js';
+import { type Principal, userOf } from '../common/principal.js';
 import type { IdentityStatus } from '../identity/identity.service.js';
 import { AppConfig } from '../config/app-config.js';
 import { CREDIT_SCORE_PROVIDER, type CreditScoreProvider } from './credit-score-provider.js';
@@ -198,10 +198,4 @@ export class CreditService {
     });
     return { admitted, reportId: report.id };
   }
-}
-
-function userOf(principal: Principal): string {
-  // The routes admit user tokens only (@UserScopes); a missing user is a wiring bug, not a client error.
-  if (principal.userId === null) throw new Error('credit: a user token is required');
-  return principal.userId;
 }

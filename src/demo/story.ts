@@ -13,6 +13,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { formatMajor } from '../common/money/money.js';
 import type { DemoCredentials } from './demo-seeder.js';
 
 const BASE = (process.env.DEMO_URL ?? 'http://localhost:3000').replace(/\/$/, '');
@@ -38,7 +39,8 @@ function step(title: string): void {
 function show(line: string): void {
   process.stdout.write(`    ${line}\n`);
 }
-const yuan = (minor: unknown): string => `RMB ${(Number(minor) / 100).toFixed(2)}`;
+/** Minor units as the API sends them (a string of digits) to `RMB 99.00`, exactly. */
+const yuan = (minor: unknown): string => `RMB ${formatMajor({ amountMinor: BigInt(String(minor)), currency: 'CNY' })}`;
 
 async function call(method: string, path: string, token: string | null, body?: object, expected: number[] = [200, 201]): Promise<Answer> {
   const headers: Record<string, string> = {};

@@ -5,7 +5,7 @@ import { AuditService } from '../audit/audit.service.js';
 import { BatchedRead } from '../common/batched-read.js';
 import { Clock } from '../common/clock/clock.js';
 import { ErrorKind } from '../common/errors/domain-error.js';
-import type { Principal } from '../common/principal.js';
+import { type Principal, userOf } from '../common/principal.js';
 import { AppConfig } from '../config/app-config.js';
 import { checkFullName } from './full-name.js';
 import { type AuthorityAnswer, IDENTITY_AUTHORITY, type IdentityAuthority } from './identity-authority.js';
@@ -92,7 +92,7 @@ export class IdentityService {
    * authority; then the one-number-one-account rule, which the database's unique index settles.
    */
   async verify(principal: Principal, input: { readonly fullName: string; readonly idNumber: string }): Promise<VerificationResult> {
-    const userId = this.userOf(principal);
+    const userId = userOf(principal);
     const name = checkFullName(input.fullName);
     if (!name.ok) {
       throw new IdentityError(ErrorKind.Unprocessable, IdentityErrorCode.InvalidName, name.reason, {
@@ -197,7 +197,7 @@ export class IdentityService {
 
   /** The user's identity status for the user's own client, recorded in the audit trail with its purpose. */
   async read(principal: Principal, purpose: string): Promise<IdentityStatus> {
-    const userId = this.userOf(principal);
+    const userId = userOf(principal);
     const status = await this.status(userId);
     await this.audit.record({
       actor: principal,
@@ -350,12 +350,6 @@ export class IdentityService {
       },
       manager,
     );
-  }
-
-  private userOf(principal: Principal): string {
-    // The routes admit user tokens only (@UserScopes); a missing user is a wiring bug, not a client error.
-    if (principal.userId === null) throw new Error('identity: a user token is required');
-    return principal.userId;
   }
 }
 

@@ -5,6 +5,7 @@ import { AuditService } from '../audit/audit.service.js';
 import { Clock } from '../common/clock/clock.js';
 import { CommonError, CommonErrorCode, ErrorKind } from '../common/errors/domain-error.js';
 import { decodeCursor, MAX_PAGE_LIMIT, type Page, toPage } from '../common/pagination/cursor.js';
+import { PeriodicTask } from '../common/periodic-task.js';
 import type { Principal } from '../common/principal.js';
 import { checkpointHash, GENESIS_HASH, MerkleBuilder, merkleLeaf } from './ledger-hashing.js';
 import { LedgerError, LedgerErrorCode } from './ledger.errors.js';
@@ -240,40 +241,28 @@ export class CheckpointService {
 @Injectable()
 export class PeriodicCheckpointer implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(PeriodicCheckpointer.name);
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<Checkpoint | null> | undefined;
+  private readonly task = new PeriodicTask('creating a ledger checkpoint', () => this.createIfChanged(), this.logger);
 
   constructor(private readonly checkpoints: CheckpointService) {}
 
   onApplicationBootstrap(): void {
-    this.timer = setInterval(() => void this.tick(), CHECKPOINT_INTERVAL_MS);
-    this.timer.unref();
+    this.task.start(CHECKPOINT_INTERVAL_MS);
   }
 
   async onApplicationShutdown(): Promise<void> {
-    if (this.timer !== undefined) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.running;
+    await this.task.stop();
   }
 
   /** One turn of the timer (tests call it directly): a checkpoint if the ledger moved, else null. Never throws. */
-  tick(): Promise<Checkpoint | null> {
-    this.running ??= this.checkpoints
-      .createIfChanged()
-      .then((checkpoint) => {
-        if (checkpoint !== null) {
-          this.logger.log(
-            { number: checkpoint.number.toString(), entryCount: checkpoint.entryCount.toString() },
-            'ledger checkpoint created',
-          );
-        }
-        return checkpoint;
-      })
-      .catch((error: unknown) => {
-        this.logger.warn({ err: error }, 'creating a ledger checkpoint failed; will try again');
-        return null;
-      })
-      .finally(() => (this.running = undefined));
-    return this.running;
+  async tick(): Promise<Checkpoint | null> {
+    return (await this.task.runOnce()) ?? null;
+  }
+
+  private async createIfChanged(): Promise<Checkpoint | null> {
+    const checkpoint = await this.checkpoints.createIfChanged();
+    if (checkpoint !== null) {
+      this.logger.log({ number: checkpoint.number.toString(), entryCount: checkpoint.entryCount.toString() }, 'ledger checkpoint created');
+    }
+    return checkpoint;
   }
 }

@@ -1,6 +1,7 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { Clock } from '../common/clock/clock.js';
+import { PeriodicTask } from '../common/periodic-task.js';
 import { AppConfig } from '../config/app-config.js';
 import { defaultResolutionId } from './ledger.service.js';
 import type { Resolution } from './ledger.types.js';
@@ -16,9 +17,7 @@ const SWEEP_BATCH = 500;
  */
 @Injectable()
 export class ExpirySweeper implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly logger = new Logger(ExpirySweeper.name);
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<number> | undefined;
+  private readonly task = new PeriodicTask('expiring pending transfers', () => this.sweep(), new Logger(ExpirySweeper.name));
 
   constructor(
     private readonly dataSource: DataSource,
@@ -28,22 +27,11 @@ export class ExpirySweeper implements OnApplicationBootstrap, OnApplicationShutd
   ) {}
 
   onApplicationBootstrap(): void {
-    if (this.config.expirySweepIntervalMs === 0) return;
-    this.timer = setInterval(() => {
-      if (this.running !== undefined) return;
-      this.running = this.sweep()
-        .catch((error: unknown) => {
-          this.logger.warn({ err: error }, 'expiring pending transfers failed; will try again');
-          return 0;
-        })
-        .finally(() => (this.running = undefined));
-    }, this.config.expirySweepIntervalMs);
-    this.timer.unref();
+    this.task.start(this.config.expirySweepIntervalMs);
   }
 
   async onApplicationShutdown(): Promise<void> {
-    if (this.timer !== undefined) clearInterval(this.timer);
-    await this.running;
+    await this.task.stop();
   }
 
   /** Expires every pending transfer due now, in batches; returns how many this call expired. */

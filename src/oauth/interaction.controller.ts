@@ -138,15 +138,7 @@ export class InteractionController {
       await this.loginByAccount.consume(loginKey);
     } catch (error) {
       if (!(error instanceof CommonError)) throw error;
-      await this.audit.record({
-        actor: null,
-        action: 'oauth.sign_in.failed',
-        resourceType: 'oauth_interaction',
-        resourceId: uid,
-        outcome: 'failure',
-        problemCode: 'RATE_LIMITED',
-        details: { clientId },
-      });
+      await this.recordSignInFailure(uid, clientId, 'RATE_LIMITED');
       void reply.header('retry-after', String(error.retryAfterSeconds ?? 60));
       return this.html(
         reply,
@@ -156,15 +148,7 @@ export class InteractionController {
     }
     const user = await this.users.authenticate(form.login, form.password);
     if (user === null) {
-      await this.audit.record({
-        actor: null,
-        action: 'oauth.sign_in.failed',
-        resourceType: 'oauth_interaction',
-        resourceId: uid,
-        outcome: 'failure',
-        problemCode: 'LOGIN_INVALID',
-        details: { clientId },
-      });
+      await this.recordSignInFailure(uid, clientId, 'LOGIN_INVALID');
       return this.html(
         reply,
         401,
@@ -181,6 +165,19 @@ export class InteractionController {
       details: { clientId },
     });
     return this.finish(request, reply, { login: { accountId: user.id } }, false);
+  }
+
+  /** A refused sign-in: no actor yet (the account is unknown or not proven), never the login typed. */
+  private async recordSignInFailure(uid: string, clientId: string, problemCode: 'RATE_LIMITED' | 'LOGIN_INVALID'): Promise<void> {
+    await this.audit.record({
+      actor: null,
+      action: 'oauth.sign_in.failed',
+      resourceType: 'oauth_interaction',
+      resourceId: uid,
+      outcome: 'failure',
+      problemCode,
+      details: { clientId },
+    });
   }
 
   @Post(':uid/consent')

@@ -66,14 +66,3 @@ export function auditOf(
     ...requestOrigin(),
   };
 }
-
-/** The merchant of a merchant token: the access guard admits only merchant client tokens to these routes. */
-export function merchantOf(principal: Principal): string {
-  if (principal.merchantId === null) throw new Error('a merchant route was reached without a merchant');
-  return principal.merchantId;
-}
-
-export function userOf(principal: Principal): string {
-  if (principal.userId === null) throw new Error('a user route was reached without a user token');
-  return principal.userId;
-}

@@ -2,7 +2,7 @@ import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { CreditSignalsService } from '../credit/credit-signals.js';
 import { PaymentAccounts } from './payment-accounts.js';
-import { WalletService } from './wallet.service.js';
+import { LedgerService } from '../ledger/ledger.service.js';
 
 /** Feeds the credit score what payments know: completed payments (up) and money owed to the platform (down). */
 @Injectable()
@@ -11,7 +11,7 @@ export class PaymentsCreditSignals implements OnModuleInit {
     private readonly dataSource: DataSource,
     private readonly signals: CreditSignalsService,
     private readonly accounts: PaymentAccounts,
-    private readonly wallets: WalletService,
+    private readonly ledger: LedgerService,
   ) {}
 
   onModuleInit(): void {
@@ -25,8 +25,9 @@ export class PaymentsCreditSignals implements OnModuleInit {
           ) as Promise<[{ completed: number }]>,
           this.accounts.ofOwner(userId, 'receivable'),
         ]);
-        let owed = 0n;
-        for (const receivable of receivables) owed += await this.wallets.outstandingReceivable(userId, receivable.currency);
+        // Whether the user owes anything is what moves the score; the receivables of every currency, in one read.
+        const accounts = receivables.length === 0 ? [] : await this.ledger.accounts(receivables.map((receivable) => receivable.accountId));
+        const owed = accounts.reduce((sum, account) => sum + account.debitsPosted - account.creditsPosted, 0n);
         return { completedPayments: row.completed, outstandingDebtMinor: owed };
       },
     });

@@ -3,7 +3,7 @@ import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Idempotent } from '../common/idempotency/idempotency.decorator.js';
 import { parseAmountMinor } from '../common/money/money.js';
 import { PageQuery } from '../common/pagination/cursor.js';
-import { Principal } from '../common/principal.js';
+import { merchantOf, Principal, userOf } from '../common/principal.js';
 import { AnyScope, ClientScopes, UserScopes } from '../oauth/access.decorators.js';
 import {
   CaptureRequest,
@@ -14,7 +14,6 @@ import {
   StatementQuery,
   TopUpRequest,
 } from './dto/payments.dto.js';
-import { merchantOf, userOf } from './ledger-outcome.js';
 import { MerchantAccountsService } from './merchant-accounts.service.js';
 import { intentJson } from './payment-intent.js';
 import { PaymentIntentsService } from './payment-intents.service.js';

@@ -2,11 +2,11 @@ import { Injectable } from '@nestjs/common';
 import { v7 as uuidv7 } from 'uuid';
 import { DataSource } from 'typeorm';
 import { Clock } from '../common/clock/clock.js';
-import type { Principal } from '../common/principal.js';
+import { type Principal, userOf } from '../common/principal.js';
 import { LedgerService } from '../ledger/ledger.service.js';
 import type { LedgerCommand, Transfer } from '../ledger/ledger.types.js';
 import { FundingRail } from './funding-rail.js';
-import { auditOf, transfersOrThrow, userOf } from './ledger-outcome.js';
+import { auditOf, transfersOrThrow } from './ledger-outcome.js';
 import { PaymentAccounts } from './payment-accounts.js';
 import { PaymentsError, PaymentsErrorCode } from './payments.errors.js';
 

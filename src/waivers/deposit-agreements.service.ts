@@ -5,7 +5,8 @@ import { AuditService } from '../audit/audit.service.js';
 import { Clock } from '../common/clock/clock.js';
 import { CommonError, CommonErrorCode, ErrorKind } from '../common/errors/domain-error.js';
 import { decodeCursor, type Page, toPage } from '../common/pagination/cursor.js';
-import type { Principal } from '../common/principal.js';
+import { PeriodicTask } from '../common/periodic-task.js';
+import { merchantOf, type Principal, userOf } from '../common/principal.js';
 import { AppConfig } from '../config/app-config.js';
 import { CreditSignalsService } from '../credit/credit-signals.js';
 import { LedgerError, LedgerErrorCode } from '../ledger/ledger.errors.js';
@@ -140,16 +141,6 @@ function notFound(): WaiversError {
   return new WaiversError(ErrorKind.NotFound, WaiversErrorCode.AgreementNotFound, 'No deposit agreement with this id.');
 }
 
-function userOf(principal: Principal): string {
-  if (principal.userId === null) throw new Error('deposit agreements: a user token is required');
-  return principal.userId;
-}
-
-function merchantOf(principal: Principal): string {
-  if (principal.merchantId === null) throw new Error('deposit agreements: a merchant token is required');
-  return principal.merchantId;
-}
-
 interface ClaimAccounts {
   readonly wallet: string;
   readonly merchant: string;
@@ -182,9 +173,11 @@ interface Change {
  */
 @Injectable()
 export class DepositAgreementsService implements OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly logger = new Logger(DepositAgreementsService.name);
-  private timer: NodeJS.Timeout | undefined;
-  private sweeping: Promise<unknown> | undefined;
+  private readonly expiry = new PeriodicTask(
+    'expiring deposit agreements',
+    () => this.expireDue(),
+    new Logger(DepositAgreementsService.name),
+  );
 
   constructor(
     private readonly dataSource: DataSource,
@@ -216,22 +209,11 @@ export class DepositAgreementsService implements OnModuleInit, OnApplicationBoot
   }
 
   onApplicationBootstrap(): void {
-    const interval = this.config.expirySweepIntervalMs;
-    if (interval <= 0) return;
-    this.timer = setInterval(() => {
-      if (this.sweeping !== undefined) return;
-      this.sweeping = this.expireDue()
-        .catch((error: unknown) => this.logger.warn({ err: error }, 'deposit agreement expiry failed'))
-        .finally(() => {
-          this.sweeping = undefined;
-        });
-    }, interval);
-    this.timer.unref();
+    this.expiry.start(this.config.expirySweepIntervalMs);
   }
 
   async onApplicationShutdown(): Promise<void> {
-    if (this.timer !== undefined) clearInterval(this.timer);
-    await this.sweeping;
+    await this.expiry.stop();
   }
 
   /**

@@ -9,7 +9,7 @@ import { CommonError, CommonErrorCode, ErrorKind } from '../common/errors/domain
 import { GroupCommitter, type Settled } from '../common/group-commit.js';
 import { parseAmountMinor } from '../common/money/money.js';
 import { decodeCursor, type Page, toPage } from '../common/pagination/cursor.js';
-import type { Principal } from '../common/principal.js';
+import { merchantOf, type Principal, userOf } from '../common/principal.js';
 import { currentRequestContext } from '../common/request-context/request-context.js';
 import { CreditService } from '../credit/credit.service.js';
 import type { PolicyVersionInput } from './dto/waivers.dto.js';
@@ -580,15 +580,4 @@ export class WaiversService implements OnApplicationShutdown {
     if (row === undefined) throw new Error('waiver policy version: the insert returned nothing');
     return toVersion(row);
   }
-}
-
-function merchantOf(principal: Principal): string {
-  // The policy routes admit merchant client tokens only (@ClientScopes); a merchant token always has a merchant.
-  if (principal.merchantId === null) throw new Error('waivers: a merchant token is required');
-  return principal.merchantId;
-}
-
-function userOf(principal: Principal): string {
-  if (principal.userId === null) throw new Error('waivers: a user token is required');
-  return principal.userId;
 }

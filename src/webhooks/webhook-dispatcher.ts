@@ -3,6 +3,7 @@ import https from 'node:https';
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { Clock } from '../common/clock/clock.js';
+import { PeriodicTask } from '../common/periodic-task.js';
 import { AppConfig } from '../config/app-config.js';
 import { retryDelayMs } from './webhook-events.js';
 import { WebhookSecretCipher } from './webhook-secret-cipher.js';
@@ -44,8 +45,7 @@ interface AttemptOutcome {
 @Injectable()
 export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(WebhookDispatcher.name);
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<number> | undefined;
+  private readonly task = new PeriodicTask('webhook dispatch', () => this.dispatchDue(), this.logger);
 
   constructor(
     private readonly dataSource: DataSource,
@@ -55,23 +55,11 @@ export class WebhookDispatcher implements OnApplicationBootstrap, OnApplicationS
   ) {}
 
   onApplicationBootstrap(): void {
-    const interval = this.config.webhooks.dispatchIntervalMs;
-    if (interval === 0) return;
-    this.timer = setInterval(() => {
-      if (this.running !== undefined) return;
-      this.running = this.dispatchDue()
-        .catch((error: unknown) => {
-          this.logger.warn({ err: error }, 'webhook dispatch failed; will try again');
-          return 0;
-        })
-        .finally(() => (this.running = undefined));
-    }, interval);
-    this.timer.unref();
+    this.task.start(this.config.webhooks.dispatchIntervalMs);
   }
 
   async onApplicationShutdown(): Promise<void> {
-    if (this.timer !== undefined) clearInterval(this.timer);
-    await this.running;
+    await this.task.stop();
   }
 
   /** Attempts every delivery due now (in claims of CLAIM_BATCH); returns how many attempts were made. */

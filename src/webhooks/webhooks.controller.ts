@@ -2,17 +2,11 @@ import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/com
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Idempotent } from '../common/idempotency/idempotency.decorator.js';
 import { PageQuery } from '../common/pagination/cursor.js';
-import { Principal } from '../common/principal.js';
+import { merchantOf, Principal } from '../common/principal.js';
 import { ClientScopes } from '../oauth/access.decorators.js';
 import { CreateWebhookEndpointRequest, DeliveryIdParams, EndpointIdParam } from './dto/webhooks.dto.js';
 import { WebhookEndpointsService } from './webhook-endpoints.service.js';
 import { deliveryJson, endpointJson } from './webhooks.presenters.js';
-
-/** The merchant of a merchant token; the access guard admits only client tokens of merchants to these routes. */
-function merchantOf(principal: Principal): string {
-  if (principal.merchantId === null) throw new Error('a merchant route was reached without a merchant token');
-  return principal.merchantId;
-}
 
 @ApiTags('webhooks')
 @Controller('v1/webhook-endpoints')
