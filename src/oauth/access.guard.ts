@@ -3,9 +3,11 @@ import { Reflector } from '@nestjs/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import passport from 'passport';
 import type { Principal } from '../common/principal.js';
+import { UsersService } from '../users/users.service.js';
 import { ACCESS_METADATA, type AccessRule, describeRule } from './access.decorators.js';
 import { AccessTokenStrategy } from './access-token.strategy.js';
 import { OAuthError } from './oauth.errors.js';
+import type { Scope } from './scopes.js';
 
 /** The access rule of a handler: its own, else its controller's. */
 export function accessRuleOf(reflector: Reflector, context: ExecutionContext): AccessRule | undefined {
@@ -21,6 +23,7 @@ export class AccessGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     private readonly strategy: AccessTokenStrategy,
+    private readonly users: UsersService,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -33,7 +36,20 @@ export class AccessGuard implements CanActivate {
     const principal = await this.authenticate(request, http.getResponse<FastifyReply>());
     request.principal = principal;
     enforceRule(rule, principal);
+    if (principal.userId !== null && usesScope(rule, principal, COMPLIANCE_SCOPE)) await this.requireComplianceRole(principal.userId);
     return true;
+  }
+
+  /**
+   * A user's `audit:read` rests on the compliance role, which the platform can take away at any time:
+   * taking it revokes the console's grants, but an access token already issued is a signed JWT that
+   * would otherwise stay good until it expires. So a user's token is honoured for audit data only while
+   * the user still holds the role (one indexed read; compliance traffic is light).
+   */
+  private async requireComplianceRole(userId: string): Promise<void> {
+    const user = await this.users.findById(userId);
+    if (user === null || !user.roles.includes('compliance'))
+      throw OAuthError.tokenInvalid('The compliance role this token was granted under has been taken away.');
   }
 
   /**
@@ -56,6 +72,13 @@ export class AccessGuard implements CanActivate {
       middleware(request, reply, (error?: unknown) => reject(error instanceof Error ? error : OAuthError.tokenMissing()));
     });
   }
+}
+
+const COMPLIANCE_SCOPE: Scope = 'audit:read';
+
+/** Whether the route is being reached on the strength of `scope` (required, or one of the accepted ones held). */
+function usesScope(rule: AccessRule, principal: Principal, scope: Scope): boolean {
+  return rule.allOf.includes(scope) || (rule.anyOf.includes(scope) && principal.scopes.includes(scope));
 }
 
 export function enforceRule(rule: AccessRule, principal: Principal): void {

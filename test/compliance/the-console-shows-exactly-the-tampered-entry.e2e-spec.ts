@@ -8,7 +8,14 @@ import { LedgerService } from '../../src/ledger/ledger.service.js';
 import type { Account } from '../../src/ledger/ledger.types.js';
 import { CONSOLE_CLIENT_ID } from '../../src/oauth/client-registry.js';
 import { okTransfer, transferCommand } from '../support/ledger-commands.js';
-import { authorizationCodeOf, authorize, clientCredentialsToken, createConfidentialClient, createUser } from '../support/oauth.js';
+import {
+  authorizationCodeFlow,
+  authorizationCodeOf,
+  authorize,
+  clientCredentialsToken,
+  createConfidentialClient,
+  createUser,
+} from '../support/oauth.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 
 /** Debian's Chromium, installed by .ci/run. No fallback: a browser that cannot start fails the test. */
@@ -196,7 +203,18 @@ describe('the compliance console, in a real browser', () => {
     await page.screenshot({ path: `${SCREENSHOTS}console-exports.png`, fullPage: true });
   });
 
-  it('taking the role away revokes the console grant, and is recorded', async () => {
+  it('taking the role away revokes the console grant and stops its access tokens at once, and is recorded', async () => {
+    const { tokens } = await authorizationCodeFlow(t, {
+      clientId: CONSOLE_CLIENT_ID,
+      redirectUri: consoleRedirect(),
+      scope: 'audit:read',
+      login: officer.email,
+      password: officer.password,
+    });
+    const readAudit = () => t.http().get('/v1/audit/events?limit=1').auth(tokens.access_token, { type: 'bearer' });
+    const readLedger = () => t.http().get(`/v1/ledger/accounts/${accounts.wallet.id}`).auth(tokens.access_token, { type: 'bearer' });
+    expect((await readAudit()).status).toBe(200);
+    expect((await readLedger()).status).toBe(200);
     const grantsBefore: unknown[] = await t.dataSource.query(
       `SELECT 1 FROM oidc_payloads WHERE type = 'Grant' AND account_id = $1 AND payload->>'clientId' = $2`,
       [officer.id, CONSOLE_CLIENT_ID],
@@ -208,6 +226,11 @@ describe('the compliance console, in a real browser', () => {
       [officer.id, CONSOLE_CLIENT_ID],
     );
     expect(grantsAfter).toHaveLength(0);
+    // The access token is a signed JWT that has not expired; it is refused all the same.
+    for (const refused of [await readAudit(), await readLedger()]) {
+      expect(refused.status).toBe(401);
+      expect(refused.headers['www-authenticate']).toContain('error="invalid_token"');
+    }
     const events: { action: string }[] = await t.dataSource.query(
       `SELECT action FROM audit_events WHERE (action = 'user.role.revoked' AND resource_id = $1) OR (action = 'oauth.grant.revoked' AND details->>'by' = 'role_removed')`,
       [officer.id],
