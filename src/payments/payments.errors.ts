@@ -11,6 +11,7 @@ export enum PaymentsErrorCode {
   RefundNotFound = 'REFUND_NOT_FOUND',
   PayoutNotFound = 'PAYOUT_NOT_FOUND',
   AmountTooLarge = 'AMOUNT_TOO_LARGE',
+  MerchantNotFound = 'MERCHANT_NOT_FOUND',
 }
 
 const KIND: Record<PaymentsErrorCode, ErrorKind> = {
@@ -24,6 +25,7 @@ const KIND: Record<PaymentsErrorCode, ErrorKind> = {
   [PaymentsErrorCode.RefundNotFound]: ErrorKind.NotFound,
   [PaymentsErrorCode.PayoutNotFound]: ErrorKind.NotFound,
   [PaymentsErrorCode.AmountTooLarge]: ErrorKind.InvalidInput,
+  [PaymentsErrorCode.MerchantNotFound]: ErrorKind.NotFound,
 };
 
 /** A refusal of the payments module, with a stable code. */

@@ -7,6 +7,7 @@ import { FundingRail, SandboxFundingRail } from './funding-rail.js';
 import { IntentExpirySweeper } from './intent-expiry-sweeper.js';
 import { MerchantAccountsService } from './merchant-accounts.service.js';
 import { MerchantFees } from './merchant-fees.js';
+import { MerchantPaymentSettingsController } from './merchant-fees.controller.js';
 import { PaymentAccounts } from './payment-accounts.js';
 import { PaymentIntentsService } from './payment-intents.service.js';
 import { PaymentsCreditSignals } from './payments-credit-signals.js';
@@ -28,7 +29,14 @@ import { WalletService } from './wallet.service.js';
  */
 @Module({
   imports: [AuditModule, LedgerModule, WebhooksModule, CreditModule],
-  controllers: [PaymentIntentsController, RefundsController, PayoutsController, MerchantController, WalletController],
+  controllers: [
+    PaymentIntentsController,
+    RefundsController,
+    PayoutsController,
+    MerchantController,
+    WalletController,
+    MerchantPaymentSettingsController,
+  ],
   providers: [
     { provide: FundingRail, useClass: SandboxFundingRail },
     PaymentAccounts,

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { MerchantFees } from '../../src/payments/merchant-fees.js';
 import { expectLedgerInvariants } from '../support/ledger-invariants.js';
-import { expectProblem } from '../support/oauth.js';
+import { clientCredentialsToken, createConfidentialClient, expectProblem } from '../support/oauth.js';
 import {
   accountBalance,
   bearer,
@@ -21,6 +20,7 @@ describe('fees on awkward amounts, refunds up to the payment, payouts up to the 
   let shop: MerchantFixture;
   let rival: MerchantFixture;
   let ada: { id: string; token: string };
+  let platformToken: string;
 
   const pay = async (amountMinor: number) => {
     const intent = await createIntent(t, shop.token, { amountMinor });
@@ -35,6 +35,8 @@ describe('fees on awkward amounts, refunds up to the payment, payouts up to the 
     rival = await paymentsMerchant(t, 'Rival Scooters');
     ada = await payingUser(t, shop, 'ada@example.com');
     await topUp(t, ada.token, '10000000');
+    const platform = await createConfidentialClient(t, 'platform', null);
+    platformToken = await clientCredentialsToken(t, platform.clientId, platform.clientSecret, 'admin');
   });
   afterAll(async () => {
     await expectLedgerInvariants(t.dataSource);
@@ -56,14 +58,52 @@ describe('fees on awkward amounts, refunds up to the payment, payouts up to the 
     expect((await accountBalance(t, 'platform:fees:CNY')) - feesBefore).toBe(BigInt(fee));
   });
 
-  it('uses the merchant’s own fee for intents created after it is set', async () => {
-    const rate = await createIntent(t, rival.token, { amountMinor: 100 });
-    expect(rate.feeBasisPoints).toBe(60);
-    await t.app.get(MerchantFees).setBasisPoints(shop.merchantId, 250, null);
-    const paid = await pay(333);
-    // 333 × 250 / 10000 = 8.325 → 8.
-    expect(paid.feeMinor).toBe('8');
-    await t.app.get(MerchantFees).setBasisPoints(shop.merchantId, 60, null);
+  const feeSetting = (merchantId: string, token = platformToken) =>
+    t.http().get(`/v1/admin/merchants/${merchantId}/payment-settings`).auth(token, { type: 'bearer' });
+  const setFee = (merchantId: string, body: unknown, token = platformToken) =>
+    t
+      .http()
+      .put(`/v1/admin/merchants/${merchantId}/payment-settings`)
+      .auth(token, { type: 'bearer' })
+      .send(body as object);
+
+  it('lets the platform set a merchant’s fee, used by intents created after it, and records each change', async () => {
+    expect((await feeSetting(shop.merchantId)).body).toEqual({
+      merchantId: shop.merchantId,
+      feeBasisPoints: 60,
+      isDefault: true,
+      updatedAt: null,
+    });
+    const before = await createIntent(t, shop.token, { amountMinor: 333 });
+    const set = await setFee(shop.merchantId, { feeBasisPoints: 250 });
+    expect(set.status).toBe(200);
+    expect(set.body).toMatchObject({ merchantId: shop.merchantId, feeBasisPoints: 250, isDefault: false });
+    expect((await feeSetting(shop.merchantId)).body).toMatchObject({ feeBasisPoints: 250, isDefault: false });
+    expect((await createIntent(t, rival.token, { amountMinor: 100 })).feeBasisPoints).toBe(60);
+    // 333 × 250 / 10000 = 8.325 → 8; the intent created before the change keeps 60 bps: 333 × 60 / 10000 = 1.998 → 2.
+    expect((await pay(333)).feeMinor).toBe('8');
+    const earlier = await postAndRetry(t, `/v1/payment-intents/${before.id}/confirm`, ada.token);
+    expect(earlier.body).toMatchObject({ feeMinor: '2' });
+    expect((await setFee(shop.merchantId, { feeBasisPoints: 60 })).status).toBe(200);
+    const events: { action: string; details: Record<string, unknown> }[] = await t.dataSource.query(
+      `SELECT action, details FROM audit_events WHERE action = 'merchant.fee.set' AND resource_id = $1 ORDER BY occurred_at, id`,
+      [shop.merchantId],
+    );
+    expect(events.map((event) => event.details)).toEqual([
+      { feeBasisPoints: 250, previousFeeBasisPoints: null },
+      { feeBasisPoints: 60, previousFeeBasisPoints: 250 },
+    ]);
+  });
+
+  it('refuses a fee outside 0 to 10,000 whole basis points, an unknown merchant, and any caller but the platform', async () => {
+    for (const body of [{ feeBasisPoints: 10_001 }, { feeBasisPoints: -1 }, { feeBasisPoints: 1.5 }, { feeBasisPoints: '60' }, {}]) {
+      expectProblem(await setFee(shop.merchantId, body), 400, 'VALIDATION_FAILED');
+    }
+    expectProblem(await setFee('0193e0a4-7c1b-7000-8000-000000000999', { feeBasisPoints: 10 }), 404, 'MERCHANT_NOT_FOUND');
+    expectProblem(await feeSetting('0193e0a4-7c1b-7000-8000-000000000999'), 404, 'MERCHANT_NOT_FOUND');
+    expect((await setFee(shop.merchantId, { feeBasisPoints: 0 }, shop.token)).status).toBe(403);
+    expect((await feeSetting(shop.merchantId, shop.token)).status).toBe(403);
+    expect((await feeSetting(shop.merchantId)).body).toMatchObject({ feeBasisPoints: 60 });
   });
 
   it('refunds up to the captured amount, returning the fee in proportion, and refuses one fen beyond', async () => {
