@@ -183,11 +183,57 @@ export class WebhookEndpointsService {
   }
 
   /**
+   * Turns an endpoint off or back on, idempotently, recorded every time. Disabling stops it at once:
+   * no delivery is created for it while it is off (the outbox subscribes enabled endpoints only) and
+   * its pending deliveries are marked failed ("endpoint disabled"), so turning it back on resumes with
+   * new events only; a past one can still be sent with a redelivery. A delivery the dispatcher had
+   * already claimed may complete its one attempt in flight.
+   */
+  async setStatus(actor: Principal, merchantId: string, id: string, status: WebhookEndpoint['status']): Promise<WebhookEndpoint> {
+    return this.dataSource.transaction(async (manager) => {
+      const previous: { status: WebhookEndpoint['status'] }[] = await manager.query(
+        'SELECT status FROM webhook_endpoints WHERE id = $1 AND merchant_id = $2 FOR UPDATE',
+        [id, merchantId],
+      );
+      if (previous[0] === undefined) throw endpointNotFound();
+      // An UPDATE answers [rows, affected count] through TypeORM.
+      const [rows] = (await manager.query('UPDATE webhook_endpoints SET status = $2 WHERE id = $1 RETURNING *', [id, status])) as [
+        EndpointRow[],
+        number,
+      ];
+      let failedDeliveries = 0;
+      if (status === 'disabled') {
+        const [, count] = (await manager.query(
+          `UPDATE webhook_deliveries SET status = 'failed', last_error = 'endpoint disabled' WHERE endpoint_id = $1 AND status = 'pending'`,
+          [id],
+        )) as [unknown, number];
+        failedDeliveries = count;
+      }
+      await this.audit.record(
+        {
+          actor,
+          action: status === 'disabled' ? 'webhook.endpoint.disabled' : 'webhook.endpoint.enabled',
+          resourceType: 'webhook_endpoint',
+          resourceId: id,
+          outcome: 'success',
+          details: { changed: previous[0].status !== status, failedDeliveries },
+        },
+        manager,
+      );
+      const row = rows[0];
+      if (row === undefined) throw new Error('webhook endpoint update returned nothing');
+      return endpointFromRow(row);
+    });
+  }
+
+  /**
    * Sends an event again: a new delivery of the same event (same event id, so the receiver can
    * deduplicate), due now, with a fresh 24-hour retry window.
    */
   async redeliver(actor: Principal, merchantId: string, endpointId: string, deliveryId: string): Promise<WebhookDelivery> {
-    await this.get(merchantId, endpointId);
+    const endpoint = await this.get(merchantId, endpointId);
+    if (endpoint.status === 'disabled')
+      throw new WebhookError(WebhookErrorCode.EndpointDisabled, 'This endpoint is disabled: enable it before asking for a redelivery.');
     return this.dataSource.transaction(async (manager) => {
       const now = this.clock.now();
       const rows: DeliveryRow[] = await manager.query(

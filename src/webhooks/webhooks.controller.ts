@@ -42,6 +42,30 @@ export class WebhooksController {
     return endpointJson(await this.endpoints.get(merchantOf(principal), params.id));
   }
 
+  @Post(':id/disable')
+  @ClientScopes('webhooks:manage')
+  @HttpCode(200)
+  @Idempotent({ required: true })
+  @ApiOperation({
+    summary: 'Turn an endpoint off',
+    description: 'Idempotent. Nothing is sent to it while it is off; its pending deliveries are marked failed (`endpoint disabled`).',
+  })
+  async disable(@Param() params: EndpointIdParam, @Principal() principal: Principal) {
+    return endpointJson(await this.endpoints.setStatus(principal, merchantOf(principal), params.id, 'disabled'));
+  }
+
+  @Post(':id/enable')
+  @ClientScopes('webhooks:manage')
+  @HttpCode(200)
+  @Idempotent({ required: true })
+  @ApiOperation({
+    summary: 'Turn an endpoint back on',
+    description: 'Idempotent. It receives events from now on; past ones only by redelivery.',
+  })
+  async enable(@Param() params: EndpointIdParam, @Principal() principal: Principal) {
+    return endpointJson(await this.endpoints.setStatus(principal, merchantOf(principal), params.id, 'enabled'));
+  }
+
   @Get(':id/deliveries')
   @ClientScopes('webhooks:manage')
   @ApiOperation({ summary: "An endpoint's delivery log, newest first" })

@@ -5,6 +5,7 @@ export enum WebhookErrorCode {
   EndpointNotFound = 'WEBHOOK_ENDPOINT_NOT_FOUND',
   DeliveryNotFound = 'WEBHOOK_DELIVERY_NOT_FOUND',
   TooManyEndpoints = 'TOO_MANY_WEBHOOK_ENDPOINTS',
+  EndpointDisabled = 'WEBHOOK_ENDPOINT_DISABLED',
 }
 
 const KIND: Record<WebhookErrorCode, ErrorKind> = {
@@ -12,6 +13,7 @@ const KIND: Record<WebhookErrorCode, ErrorKind> = {
   [WebhookErrorCode.EndpointNotFound]: ErrorKind.NotFound,
   [WebhookErrorCode.DeliveryNotFound]: ErrorKind.NotFound,
   [WebhookErrorCode.TooManyEndpoints]: ErrorKind.Unprocessable,
+  [WebhookErrorCode.EndpointDisabled]: ErrorKind.Conflict,
 };
 
 export class WebhookError extends DomainError {

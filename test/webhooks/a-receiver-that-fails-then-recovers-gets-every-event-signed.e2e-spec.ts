@@ -188,6 +188,57 @@ describe('webhooks: signed, retried with backoff, delivered once the receiver re
     expect(receiver.at('/hooks').length - before).toBe(6);
   });
 
+  it('stops sending to a disabled endpoint at once, and sends new events only once it is enabled again', async () => {
+    const created = await postOnce(t, '/v1/webhook-endpoints', shop.token, {
+      url: receiver.url('/paused'),
+      eventTypes: ['payment_intent.succeeded'],
+    });
+    const id = created.body.id as string;
+    const pay = async () => {
+      const intent = await createIntent(t, shop.token, { amountMinor: 20 });
+      await postAndRetry(t, `/v1/payment-intents/${intent.id}/confirm`, ada.token);
+    };
+    receiver.down.add('/paused');
+    await pay();
+    await dispatch();
+    expect(receiver.at('/paused')).toHaveLength(1);
+    const [pending] = (await deliveries(id)).body.data as { id: string; status: string }[];
+    expect(pending?.status).toBe('pending');
+
+    expectProblem(await postAndRetry(t, `/v1/webhook-endpoints/${id}/disable`, rival.token), 404, 'WEBHOOK_ENDPOINT_NOT_FOUND');
+    const disabled = await postAndRetry(t, `/v1/webhook-endpoints/${id}/disable`, shop.token);
+    expect(disabled.status).toBe(200);
+    expect(disabled.body).toMatchObject({ id, status: 'disabled' });
+    expect((await postAndRetry(t, `/v1/webhook-endpoints/${id}/disable`, shop.token)).body).toMatchObject({ status: 'disabled' });
+    expect((await deliveries(id)).body.data[0]).toMatchObject({ id: pending?.id, status: 'failed', lastError: 'endpoint disabled' });
+
+    receiver.down.delete('/paused');
+    clock.advance(60 * 60 * 1000);
+    await pay();
+    await dispatch();
+    expect(receiver.at('/paused')).toHaveLength(1);
+    expect((await deliveries(id)).body.data).toHaveLength(1);
+    expectProblem(
+      await postAndRetry(t, `/v1/webhook-endpoints/${id}/deliveries/${pending?.id}/redeliver`, shop.token),
+      409,
+      'WEBHOOK_ENDPOINT_DISABLED',
+    );
+
+    expect((await postAndRetry(t, `/v1/webhook-endpoints/${id}/enable`, shop.token)).body).toMatchObject({ status: 'enabled' });
+    await pay();
+    await dispatch();
+    expect(receiver.at('/paused')).toHaveLength(2);
+    const events: { action: string; details: Record<string, unknown> }[] = await t.dataSource.query(
+      `SELECT action, details FROM audit_events WHERE resource_id = $1 AND action LIKE 'webhook.endpoint.%abled' ORDER BY occurred_at, id`,
+      [id],
+    );
+    expect(events).toEqual([
+      { action: 'webhook.endpoint.disabled', details: { changed: true, failedDeliveries: 1 } },
+      { action: 'webhook.endpoint.disabled', details: { changed: false, failedDeliveries: 0 } },
+      { action: 'webhook.endpoint.enabled', details: { changed: true, failedDeliveries: 0 } },
+    ]);
+  });
+
   it('gives up after 24 hours of failures, with every attempt in the log', async () => {
     const created = await postOnce(t, '/v1/webhook-endpoints', shop.token, {
       url: receiver.url('/dead'),
