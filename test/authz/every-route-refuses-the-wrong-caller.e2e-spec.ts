@@ -37,7 +37,8 @@ import { startTestApp, type TestApp } from '../support/test-app.js';
  * - a route whose only object is the caller itself, or that is platform- or compliance-wide by design,
  *   says so.
  * A route served but not listed, or listed but no longer served, fails the sweep: a new route cannot
- * slip past it.
+ * slip past it. (The authorization server's own endpoints, /oauth/* and /.well-known/*, are answered by
+ * oidc-provider from a request hook, not from routes; their client authentication is tested in test/oauth.)
  */
 
 interface Person {
@@ -719,7 +720,7 @@ describe('authorization sweep: every route refuses the wrong caller', () => {
       async (key) => {
         const rule = declared.get(key)?.rule;
         if (rule === undefined || rule.public) throw new Error(`${key} declares no protected rule`);
-        const [method = '', path = ''] = key.split(' ');
+        const path = key.split(' ')[1] ?? '';
         const target = (): Target => ({ params: randomParams(path), body: {} });
         const fullScopes = (kind: ClientType) => [...SCOPES_BY_CLIENT_TYPE[kind]];
         const admitted = CLIENT_TYPES.filter((kind) => refusalOf(rule, kind, fullScopes(kind)) === null);
@@ -801,17 +802,10 @@ describe('authorization sweep: every route refuses the wrong caller', () => {
           const code = (response.body as { code?: string } | undefined)?.code;
           expect({
             key,
-            method,
             kind,
-            refusedByGuard: [401].includes(response.status) || code === 'INSUFFICIENT_SCOPE' || code === 'WRONG_CALLER',
+            refusedByGuard: response.status === 401 || code === 'INSUFFICIENT_SCOPE' || code === 'WRONG_CALLER',
             serverError: response.status >= 500,
-          }).toEqual({
-            key,
-            method,
-            kind,
-            refusedByGuard: false,
-            serverError: false,
-          });
+          }).toEqual({ key, kind, refusedByGuard: false, serverError: false });
         }
       },
     );
