@@ -559,11 +559,14 @@ export class DepositAgreementsService implements OnModuleInit, OnApplicationBoot
     return toAgreement(row);
   }
 
-  /** The user's own agreements, or the merchant's; newest first. */
+  /**
+   * The merchant's agreements, or the user's own with this merchant (a mini-program sees only its
+   * merchant's, as `get` does); newest first.
+   */
   async list(principal: Principal, limit: number, cursor?: string): Promise<Page<DepositAgreement>> {
     const after = cursor === undefined ? undefined : decodeCursor(cursor);
-    const parameters: unknown[] = principal.userId === null ? [merchantOf(principal)] : [principal.userId];
-    const owner = principal.userId === null ? 'merchant_id = $1' : 'user_id = $1';
+    const parameters: unknown[] = principal.userId === null ? [merchantOf(principal)] : [merchantOf(principal), principal.userId];
+    const owner = principal.userId === null ? 'merchant_id = $1' : 'merchant_id = $1 AND user_id = $2';
     let keyset = '';
     if (after !== undefined) {
       const at = new Date(after.key);
