@@ -61,6 +61,8 @@ interface Fixtures {
   readonly cy: Person;
   readonly id: {
     endpointA: string;
+    /** A second endpoint of merchant A, the one its owner disables and enables (the first keeps its deliveries). */
+    endpointToToggle: string;
     endpointB: string;
     deliveryA: string;
     intentToConfirm: string;
@@ -186,6 +188,8 @@ const SWEEP: Readonly<Record<string, Entry>> = {
   },
   'POST /v1/admin/merchants': { access: 'client admin', ownerless: PLATFORM_ADMIN },
   'POST /v1/admin/clients': { access: 'client admin', ownerless: PLATFORM_ADMIN },
+  'GET /v1/admin/merchants/:id/payment-settings': { access: 'client admin', ownerless: PLATFORM_ADMIN },
+  'PUT /v1/admin/merchants/:id/payment-settings': { access: 'client admin', ownerless: PLATFORM_ADMIN },
   'PUT /v1/admin/users/:id/roles/compliance': { access: 'client admin', ownerless: PLATFORM_ADMIN },
   'DELETE /v1/admin/users/:id/roles/compliance': { access: 'client admin', ownerless: PLATFORM_ADMIN },
 
@@ -222,6 +226,24 @@ const SWEEP: Readonly<Record<string, Entry>> = {
     access: 'client webhooks:manage',
     objects: {
       target: (f) => ({ params: { id: f.id.endpointA } }),
+      refused: [404, 'WEBHOOK_ENDPOINT_NOT_FOUND'],
+      intruders: [merchantB],
+      owners: [[merchantA, 200]],
+    },
+  },
+  'POST /v1/webhook-endpoints/:id/disable': {
+    access: 'client webhooks:manage',
+    objects: {
+      target: (f) => ({ params: { id: f.id.endpointToToggle } }),
+      refused: [404, 'WEBHOOK_ENDPOINT_NOT_FOUND'],
+      intruders: [merchantB],
+      owners: [[merchantA, 200]],
+    },
+  },
+  'POST /v1/webhook-endpoints/:id/enable': {
+    access: 'client webhooks:manage',
+    objects: {
+      target: (f) => ({ params: { id: f.id.endpointToToggle } }),
       refused: [404, 'WEBHOOK_ENDPOINT_NOT_FOUND'],
       intruders: [merchantB],
       owners: [[merchantA, 200]],
@@ -593,6 +615,7 @@ describe('authorization sweep: every route refuses the wrong caller', () => {
     const hook = { url: 'http://127.0.0.1:9/hooks', eventTypes: ['payment_intent.succeeded'] };
     const endpointA = idOf(await ok(postOnce(t, '/v1/webhook-endpoints', A.token, hook), 201));
     const endpointB = idOf(await ok(postOnce(t, '/v1/webhook-endpoints', B.token, hook), 201));
+    const endpointToToggle = idOf(await ok(postOnce(t, '/v1/webhook-endpoints', A.token, hook), 201));
 
     const intent = async (captureMethod: 'automatic' | 'manual') =>
       (await createIntent(t, A.token, { amountMinor: '1000', captureMethod, userId: adaUser.id })).id;
@@ -641,6 +664,7 @@ describe('authorization sweep: every route refuses the wrong caller', () => {
       cy: { id: cyUser.id, token: cyUser.token },
       id: {
         endpointA,
+        endpointToToggle,
         endpointB,
         deliveryA,
         intentToConfirm,
