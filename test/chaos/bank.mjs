@@ -409,37 +409,42 @@ async function retryUntilKnown(operation, instances, send) {
 
 async function retryUnknown(instances, db) {
   const summary = { retried: 0, appliedBefore: 0, appliedByRetry: 0, notApplied: 0, stillUnknown: 0 };
-  for (const record of [...transfers.values()].filter((entry) => entry.outcome === 'unknown')) {
+  const unknownTransfers = [...transfers.values()].filter((entry) => entry.outcome === 'unknown');
+  const unknownResolutions = [...resolutions.values()].filter((entry) => entry.outcome === 'unknown');
+  const ids = [...unknownTransfers, ...unknownResolutions].map((record) => record.id);
+  const { rows } = await db.query('SELECT id::text FROM ledger_transfers WHERE id = ANY($1::uuid[])', [ids]);
+  const appliedBefore = new Set(rows.map((row) => row.id));
+  const retryOne = async (record) => {
     summary.retried += 1;
-    const before = (await db.query('SELECT 1 FROM ledger_transfers WHERE id = $1', [record.id])).rowCount;
-    const classified = await retryUntilKnown(record.kind, instances, (instance) =>
-      request(instance, 'POST', '/v1/ledger/transfers', transferBody(record)),
+    const before = appliedBefore.has(record.id);
+    const isTransfer = record.kind !== undefined;
+    const [path, body] = isTransfer ? ['/v1/ledger/transfers', transferBody(record)] : resolutionRequest(record);
+    const classified = await retryUntilKnown(isTransfer ? record.kind : record.action, instances, (instance) =>
+      request(instance, 'POST', path, body),
     );
     record.retry = classified;
+    const what = `${isTransfer ? record.kind : record.action} ${record.id}`;
     if (classified.outcome === 'unknown') {
       summary.stillUnknown += 1;
-      violation(`transfer ${record.id}: still unknown after ${RETRY_ATTEMPTS} retries (${classified.code})`);
+      violation(`${what}: still unknown after ${RETRY_ATTEMPTS} retries (${classified.code})`);
     } else if (classified.outcome === 'failed') {
       summary.notApplied += 1;
-      if (before > 0) violation(`transfer ${record.id} was in the ledger, yet its retry was refused (${classified.code})`);
-    } else if (classified.code === 'created') {
-      summary.appliedByRetry += 1;
-      if (before > 0) violation(`transfer ${record.id} was in the ledger, yet its retry created it again`);
-    } else {
+      // Applied before, the retry with the same id and fields must replay it, not refuse it.
+      if (before) violation(`${what} was in the ledger, yet its retry was refused (${classified.code})`);
+    } else if (before || classified.code === 'replayed') {
       summary.appliedBefore += 1;
+    } else {
+      summary.appliedByRetry += 1;
     }
-  }
-  for (const record of [...resolutions.values()].filter((entry) => entry.outcome === 'unknown')) {
-    summary.retried += 1;
-    const [path, body] = resolutionRequest(record);
-    const classified = await retryUntilKnown(record.action, instances, (instance) => request(instance, 'POST', path, body));
-    record.retry = classified;
-    if (classified.outcome === 'unknown') {
-      summary.stillUnknown += 1;
-      violation(`${record.action} ${record.id}: still unknown after ${RETRY_ATTEMPTS} retries (${classified.code})`);
-    } else if (classified.outcome === 'failed') summary.notApplied += 1;
-    else summary.appliedBefore += 1; // a resolution answers 200 whether it was applied now or before
-  }
+    if (before && classified.code === 'created') violation(`${what} was in the ledger, yet its retry created it again`);
+  };
+  // A few at a time, as clients coming back would.
+  const queue = [...unknownTransfers, ...unknownResolutions];
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      for (let record = queue.shift(); record !== undefined; record = queue.shift()) await retryOne(record);
+    }),
+  );
   return summary;
 }
 
