@@ -108,7 +108,9 @@ const violations = [];
 const notes = [];
 let snapshotsChecked = 0;
 let faultActive = false;
+let lastFaultEndedMs = 0;
 let serverErrorsOutsideFaults = 0;
+let instancesExitedByThemselves = 0;
 /** id -> { id, kind: 'transfer' | 'pending', debit, credit, amount, timeoutSeconds, outcome, code, retry } */
 const transfers = new Map();
 /** resolution id -> { id, pendingId, action: 'post' | 'void', amount (post only, or undefined: in full), outcome, code, retry } */
@@ -144,7 +146,10 @@ async function request(instance, method, path, body) {
     const problem = (response.headers.get('content-type') ?? '').startsWith('application/problem+json');
     if (response.status >= 500) {
       if (!problem) violation(`${method} ${path} answered ${response.status} without a problem document: ${text.slice(0, 200)}`);
-      if (!faultActive) serverErrorsOutsideFaults += 1;
+      if (!faultActive && ++serverErrorsOutsideFaults <= 10)
+        notes.push(
+          `${method} ${path.split('?')[0]} answered ${response.status} ${parsed?.code ?? ''} outside a fault, ${Date.now() - lastFaultEndedMs} ms after the last one ended`,
+        );
     }
     return {
       status: response.status,
@@ -212,7 +217,6 @@ class Instance {
     this.env = { ...env, PORT: String(port) };
     this.handle = undefined;
     this.expectingExit = false;
-    this.unexpectedExits = 0;
   }
 
   running() {
@@ -225,7 +229,7 @@ class Instance {
     this.handle = handle;
     void handle.exited.then(({ code, signal }) => {
       if (this.handle !== handle || this.expectingExit) return;
-      this.unexpectedExits += 1;
+      instancesExitedByThemselves += 1;
       notes.push(`instance ${this.name} exited by itself at ${elapsed()} (${code ?? signal}); last output: ${handle.output().slice(-600)}`);
     });
     await this.waitReady(READY_TIMEOUT_MS);
@@ -391,6 +395,7 @@ async function injectFaults(seed, instances, cluster, deadlineMs) {
     }
     await Promise.all(instances.map((instance) => instance.heal(HEAL_TIMEOUT_MS)));
     faultActive = false;
+    lastFaultEndedMs = Date.now();
   }
 }
 
@@ -562,7 +567,9 @@ async function checkLedger(db, accountIds, fundingId, setupIds) {
     fundingId,
   ]);
   if (BigInt(funding[0].out) !== TOTAL_MINOR) violation(`the funding account paid out ${funding[0].out}, not ${TOTAL_MINOR}`);
-  return stored.length;
+  const kinds = {};
+  for (const row of stored) kinds[row.kind] = (kinds[row.kind] ?? 0) + 1;
+  return { count: stored.length, kinds };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -629,7 +636,8 @@ async function openAccounts(seed, instance) {
 // ---------------------------------------------------------------------------------------------
 // The run
 
-function report({ seed, seconds, clients, retried, transfersInLedger, verification }) {
+function report({ seed, seconds, clients, retried, ledger, verification }) {
+  const kindCounts = Object.entries(ledger?.kinds ?? {}).map(([kind, n]) => `${kind} ${n}`);
   const rows = OPERATIONS.map((operation) => ({
     operation,
     ...counts[operation],
@@ -656,8 +664,8 @@ function report({ seed, seconds, clients, retried, transfersInLedger, verificati
     `unknown:    ${[...unknownCauses].map(([key, n]) => `${key} ${n}`).join(', ') || 'none'}`,
     `retried:    ${retried ? `${retried.retried} unknown: ${retried.appliedBefore} had been applied, ${retried.appliedByRetry} applied by the retry, ${retried.notApplied} refused (not applied), ${retried.stillUnknown} still unknown` : '-'}`,
     `snapshots:  ${snapshotsChecked} checked`,
-    `ledger:     ${transfersInLedger ?? '-'} transfers; verification ${verification ? `${verification.ok ? 'whole' : 'BROKEN'} (${verification.entriesChecked} entries, ${verification.problemCount} problems)` : '-'}`,
-    `5xx outside a fault: ${serverErrorsOutsideFaults}; instances that exited by themselves: ${notes.length}`,
+    `ledger:     ${ledger ? `${ledger.count} transfers (${kindCounts.join(', ')})` : '-'}; verification ${verification ? `${verification.ok ? 'whole' : 'BROKEN'} (${verification.entriesChecked} entries, ${verification.problemCount} problems)` : '-'}`,
+    `5xx outside a fault: ${serverErrorsOutsideFaults}; instances that exited by themselves: ${instancesExitedByThemselves}`,
     ...notes.map((note) => `note: ${note}`),
     ...violations.map((message) => `VIOLATION: ${message}`),
     '',
@@ -723,13 +731,13 @@ async function main() {
     const retried = await retryUnknown(instances, db);
     progress('waiting for every pending transfer to be resolved or expire');
     await waitForNoPending(db);
-    const transfersInLedger = await checkLedger(db, accountIds, fundingId, setupIds);
+    const ledger = await checkLedger(db, accountIds, fundingId, setupIds);
     const final = await request(instances[1], 'GET', `/v1/ledger/balances?accountIds=${accountIds.join(',')}`);
     if (final.status === 200) checkSnapshot(final.body?.data, 'the final snapshot');
     else violation(`the final snapshot answered ${final.status || final.cause}`);
     const verification = await mustSucceed('verifying the ledger', instances[0], 'POST', '/v1/ledger/verifications', undefined, [200]);
     if (!verification.ok) violation(`the ledger does not verify: ${JSON.stringify(verification.problems).slice(0, 500)}`);
-    report({ seed, seconds, clients, retried, transfersInLedger, verification });
+    report({ seed, seconds, clients, retried, ledger, verification });
   } catch (error) {
     violation(`the run stopped: ${error?.stack ?? error}`);
     report({ seed, seconds, clients });
