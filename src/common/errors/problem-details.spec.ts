@@ -124,6 +124,36 @@ describe('problemFromException', () => {
     });
   });
 
+  describe('a database that cannot be reached', () => {
+    const queryFailed = (driverError: unknown) => Object.assign(new Error('Query failed: SELECT 1'), { driverError });
+    it.each<[string, unknown]>([
+      ['a refused connection', Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' })],
+      [
+        'a server shutting down (57P01), through TypeORM',
+        queryFailed(Object.assign(new Error('terminating connection'), { code: '57P01' })),
+      ],
+      ['a server starting up (57P03)', Object.assign(new Error('the database system is starting up'), { code: '57P03' })],
+      ['a connection cut mid-query', new Error('Connection terminated unexpectedly')],
+      ['a pool that cannot connect in time', new Error('timeout exceeded when trying to connect')],
+      [
+        'a socket error kept as the cause',
+        Object.assign(new Error('write failed'), { cause: Object.assign(new Error('x'), { code: 'EPIPE' }) }),
+      ],
+    ])('turns %s into 503 SERVICE_UNAVAILABLE with Retry-After, saying nothing of the database', (_what, thrown) => {
+      const problem = problemFromException(thrown, '/x');
+      expect(problem.body.status).toBe(503);
+      expect(problem.body.code).toBe(CommonErrorCode.ServiceUnavailable);
+      expect(problem.retryAfterSeconds).toBe(1);
+      expect(JSON.stringify(problem.body)).not.toMatch(/5432|127\.0\.0\.1|SELECT|terminat/);
+      expect(problem.unexpected).toBe(thrown);
+    });
+
+    it('leaves other database errors a 500', () => {
+      const problem = problemFromException(Object.assign(new Error('deadlock detected'), { code: '40P01' }), '/x');
+      expect(problem.body.status).toBe(500);
+    });
+  });
+
   describe('an error nobody threw on purpose', () => {
     it('becomes a bare 500 INTERNAL_ERROR that does not echo the message', () => {
       const error = new Error('relation "users" failed: SELECT * FROM secret WHERE password = \'hunter2\'');

@@ -186,11 +186,44 @@ export function problemFromException(exception: unknown, instance: string): Prob
       unexpected: undefined,
     };
   }
+  if (isDatabaseUnavailable(exception)) {
+    return {
+      body: build(
+        503,
+        CommonErrorCode.ServiceUnavailable,
+        'The database is unavailable; retry shortly with the same Idempotency-Key.',
+        instance,
+      ),
+      retryAfterSeconds: DATABASE_RETRY_AFTER_SECONDS,
+      unexpected: exception,
+    };
+  }
   return {
     body: build(500, CommonErrorCode.InternalError, 'The server could not complete the request.', instance),
     retryAfterSeconds: undefined,
     unexpected: exception,
   };
+}
+
+const DATABASE_RETRY_AFTER_SECONDS = 1;
+/** SQLSTATEs of a database that is down, restarting or full (class 08, shutdowns, too many connections). */
+const UNAVAILABLE_SQLSTATES = new Set(['08000', '08001', '08003', '08004', '08006', '57P01', '57P02', '57P03', '53300']);
+/** What node and pg say when the connection to the database fails or is cut. */
+const UNAVAILABLE_SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND']);
+const UNAVAILABLE_MESSAGE = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/;
+
+/**
+ * Whether an error means the database could not be reached or went away mid-request (TypeORM wraps the
+ * driver's error as `driverError`; pg keeps a socket error as `cause`). The outcome of a write cut off
+ * this way is unknown to the service too, so the answer is 503 with Retry-After: a retry with the same
+ * Idempotency-Key (or transfer id) applies the request once, or finds it applied.
+ */
+export function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
+  if (typeof error !== 'object' || error === null || depth > 3) return false;
+  const { code, message, driverError, cause } = error as { code?: unknown; message?: unknown; driverError?: unknown; cause?: unknown };
+  if (typeof code === 'string' && (UNAVAILABLE_SQLSTATES.has(code) || UNAVAILABLE_SOCKET_CODES.has(code))) return true;
+  if (typeof message === 'string' && UNAVAILABLE_MESSAGE.test(message)) return true;
+  return isDatabaseUnavailable(driverError, depth + 1) || isDatabaseUnavailable(cause, depth + 1);
 }
 
 /**
