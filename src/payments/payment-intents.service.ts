@@ -2,9 +2,11 @@ import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { v7 as uuidv7 } from 'uuid';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service.js';
+import { BatchedRead } from '../common/batched-read.js';
 import { Clock } from '../common/clock/clock.js';
 import { CommonError, CommonErrorCode, ErrorKind } from '../common/errors/domain-error.js';
 import { GroupCommitter, type Settled } from '../common/group-commit.js';
+import { IdempotencyKeyTaken, IdempotencyService, type TransactionalKey } from '../common/idempotency/idempotency.service.js';
 import { decodeCursor, type Page, toPage } from '../common/pagination/cursor.js';
 import { merchantOf, type Principal, userOf } from '../common/principal.js';
 import { AppConfig } from '../config/app-config.js';
@@ -24,6 +26,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const CONFIRM_BATCH_LIMIT = 500;
 const BATCH_RETRIES = 3;
 const EXPIRY_BATCH = 100;
+/** Intents one coalesced read takes at most. */
+const READ_BATCH = 500;
 
 export interface NewPaymentIntent {
   readonly amount: bigint;
@@ -40,6 +44,8 @@ interface Confirmation {
   readonly walletAccountId: string;
   readonly merchantAccountId: string;
   readonly feesAccountId: string;
+  /** The request's Idempotency-Key, claimed and completed in the confirmation's own transaction. */
+  readonly key: TransactionalKey | undefined;
   /** The audit event's origin, captured in the request. */
   readonly audit: (intent: PaymentIntent, failure?: string) => ReturnType<typeof auditOf>;
 }
@@ -78,6 +84,11 @@ function visibleTo(intent: PaymentIntent, principal: Principal): boolean {
 export class PaymentIntentsService implements OnApplicationShutdown {
   private readonly logger = new Logger(PaymentIntentsService.name);
   private readonly confirmations: GroupCommitter<Confirmation, PaymentIntent>;
+  /** Intents read in the same turn share one query (not a cache: see BatchedRead). */
+  private readonly intentReads = new BatchedRead<IntentRow>(async (ids) => {
+    const rows: IntentRow[] = await this.dataSource.query('SELECT * FROM payment_intents WHERE id = ANY($1::uuid[])', [ids]);
+    return new Map(rows.map((row) => [row.id, row]));
+  }, READ_BATCH);
 
   constructor(
     private readonly dataSource: DataSource,
@@ -88,6 +99,7 @@ export class PaymentIntentsService implements OnApplicationShutdown {
     private readonly audit: AuditService,
     private readonly clock: Clock,
     private readonly config: AppConfig,
+    private readonly keys: IdempotencyService,
   ) {
     this.confirmations = new GroupCommitter((items) => this.writeConfirmations(items), { maxWeight: CONFIRM_BATCH_LIMIT });
   }
@@ -134,8 +146,9 @@ export class PaymentIntentsService implements OnApplicationShutdown {
 
   /** The intent if `principal` may see it; another merchant's (or another user's) is simply not found. */
   async get(principal: Principal, id: string): Promise<PaymentIntent> {
-    const rows: IntentRow[] = await this.dataSource.query('SELECT * FROM payment_intents WHERE id = $1', [id]);
-    const intent = rows[0] ? intentFromRow(rows[0]) : undefined;
+    if (!UUID.test(id)) throw intentNotFound();
+    const row = await this.intentReads.load(id);
+    const intent = row ? intentFromRow(row) : undefined;
     if (intent === undefined || !visibleTo(intent, principal)) throw intentNotFound();
     return intent;
   }
@@ -153,9 +166,10 @@ export class PaymentIntentsService implements OnApplicationShutdown {
   /**
    * A user confirms (pays) an intent through a mini-program of the intent's merchant. Automatic
    * capture: the wallet pays the merchant and the merchant the fee, linked. Manual: a pending transfer
-   * holds the amount in the wallet until capture, cancel or expiry.
+   * holds the amount in the wallet until capture, cancel or expiry. `key`, when given, is claimed and
+   * its response stored in the transaction that confirms, and marked completed once that commits.
    */
-  async confirm(principal: Principal, id: string): Promise<PaymentIntent> {
+  async confirm(principal: Principal, id: string, key?: TransactionalKey): Promise<PaymentIntent> {
     const userId = userOf(principal);
     const intent = await this.get(principal, id);
     const [walletAccountId, merchantAccountId, feesAccountId] = await Promise.all([
@@ -170,6 +184,7 @@ export class PaymentIntentsService implements OnApplicationShutdown {
       walletAccountId,
       merchantAccountId,
       feesAccountId,
+      key,
       audit: (confirmed, failure) => ({
         ...origin,
         outcome: failure === undefined ? 'success' : 'failure',
@@ -191,7 +206,7 @@ export class PaymentIntentsService implements OnApplicationShutdown {
   private async writeConfirmations(items: Confirmation[]): Promise<Settled<PaymentIntent>[]> {
     for (let attempt = 1; attempt <= BATCH_RETRIES; attempt += 1) {
       try {
-        return await this.dataSource.transaction((manager) => this.confirmWithin(manager, items));
+        return committed(items, await this.dataSource.transaction((manager) => this.confirmWithin(manager, items)));
       } catch (error) {
         this.logger.warn({ err: error, attempt, confirmations: items.length }, 'confirmation batch failed');
         if (items.length === 1 && attempt === BATCH_RETRIES) return [{ ok: false, error }];
@@ -200,7 +215,7 @@ export class PaymentIntentsService implements OnApplicationShutdown {
     const settled: Settled<PaymentIntent>[] = [];
     for (const item of items) {
       try {
-        settled.push(...(await this.dataSource.transaction((manager) => this.confirmWithin(manager, [item]))));
+        settled.push(...committed([item], await this.dataSource.transaction((manager) => this.confirmWithin(manager, [item]))));
       } catch (error) {
         settled.push({ ok: false, error });
       }
@@ -209,10 +224,18 @@ export class PaymentIntentsService implements OnApplicationShutdown {
   }
 
   private async confirmWithin(manager: EntityManager, items: readonly Confirmation[]): Promise<Settled<PaymentIntent>[]> {
-    const ids = [...new Set(items.map((item) => item.intentId))].sort();
+    const settled: (Settled<PaymentIntent> | undefined)[] = items.map(() => undefined);
+    // The keys first, before any other lock: an item whose key another request holds does nothing.
+    const keys = await this.keys.claimWithin(
+      manager,
+      items.flatMap((item) => (item.key === undefined ? [] : [item.key])),
+    );
+    for (const [index, item] of items.entries()) {
+      if (item.key !== undefined && !keys.has(item.key)) settled[index] = { ok: false, error: new IdempotencyKeyTaken() };
+    }
+    const ids = [...new Set(items.filter((_, index) => settled[index] === undefined).map((item) => item.intentId))].sort();
     const rows: IntentRow[] = await manager.query('SELECT * FROM payment_intents WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [ids]);
     const intents = new Map(rows.map((row) => [row.id, intentFromRow(row)]));
-    const settled: (Settled<PaymentIntent> | undefined)[] = items.map(() => undefined);
     const claimed = new Set<string>();
     const planned: {
       index: number;
@@ -220,6 +243,7 @@ export class PaymentIntentsService implements OnApplicationShutdown {
       group: { commands: LedgerCommand[]; linked: true; audit: (results: readonly CommandResult[]) => ReturnType<typeof auditOf> };
     }[] = [];
     for (const [index, item] of items.entries()) {
+      if (settled[index] !== undefined) continue;
       const intent = intents.get(item.intentId);
       if (intent === undefined || !visibleTo(intent, item.principal)) {
         settled[index] = { ok: false, error: intentNotFound() };
@@ -361,7 +385,19 @@ export class PaymentIntentsService implements OnApplicationShutdown {
       await this.outbox.enqueue(manager, confirmed.map(intentEvent));
       for (const [position, u] of updates.entries()) settled[u.index] = { ok: true, value: confirmed[position] as PaymentIntent };
     }
-    return settled.map((entry) => entry ?? { ok: false, error: new Error('a confirmation was left without an answer') });
+    const answers = settled.map((entry) => entry ?? { ok: false as const, error: new Error('a confirmation was left without an answer') });
+    // Each claimed key keeps its response (the route's JSON) with the change; a failed one is let go.
+    const completions: { key: TransactionalKey; body: unknown }[] = [];
+    const failed: TransactionalKey[] = [];
+    for (const [index, item] of items.entries()) {
+      const answer = answers[index];
+      if (item.key === undefined || !keys.has(item.key) || answer === undefined) continue;
+      if (answer.ok) completions.push({ key: item.key, body: intentJson(answer.value) });
+      else failed.push(item.key);
+    }
+    await this.keys.completeWithin(manager, completions);
+    await this.keys.forgetWithin(manager, failed);
+    return answers;
   }
 
   /**
@@ -567,6 +603,12 @@ export class PaymentIntentsService implements OnApplicationShutdown {
     if (rows.length !== 1 || rows[0] === undefined) throw new Error(`payment intent: expected one row, got ${rows.length}`);
     return rows[0];
   }
+}
+
+/** The answers of a committed confirmation transaction: each succeeded item's key is now completed. */
+function committed(items: readonly Confirmation[], answers: Settled<PaymentIntent>[]): Settled<PaymentIntent>[] {
+  for (const [index, item] of items.entries()) if (answers[index]?.ok === true && item.key !== undefined) item.key.completed = true;
+  return answers;
 }
 
 function paymentsErrorCode(failure: import('../ledger/ledger.errors.js').LedgerError, item: Confirmation): string {
