@@ -6,11 +6,12 @@ import { BatchedRead } from '../common/batched-read.js';
 import { Clock } from '../common/clock/clock.js';
 import { CommonError, CommonErrorCode, ErrorKind } from '../common/errors/domain-error.js';
 import { GroupCommitter, type Settled } from '../common/group-commit.js';
+import { transactionOpenedWith, uuidArrayLiteral } from '../common/opened-transaction.js';
 import { IdempotencyKeyTaken, IdempotencyService, type TransactionalKey } from '../common/idempotency/idempotency.service.js';
 import { decodeCursor, type Page, toPage } from '../common/pagination/cursor.js';
 import { merchantOf, type Principal, userOf } from '../common/principal.js';
 import { AppConfig } from '../config/app-config.js';
-import { defaultResolutionId, LedgerService } from '../ledger/ledger.service.js';
+import { defaultResolutionId, type LedgerLocks, LedgerService } from '../ledger/ledger.service.js';
 import type { CommandResult, LedgerCommand } from '../ledger/ledger.types.js';
 import type { OutboxEvent } from '../webhooks/webhook-events.js';
 import { WebhookOutbox } from '../webhooks/webhook-outbox.js';
@@ -201,40 +202,85 @@ export class PaymentIntentsService implements OnApplicationShutdown {
 
   /**
    * A whole batch of confirmations in one transaction. If it fails as a whole it is tried again, then
-   * each confirmation alone, so that one bad item cannot fail the others.
+   * each confirmation alone, so that one bad item cannot fail the others. An item whose
+   * Idempotency-Key another request turned out to hold is answered IdempotencyKeyTaken and the batch
+   * is done again without it (its change was made, so that transaction was rolled back).
    */
   private async writeConfirmations(items: Confirmation[]): Promise<Settled<PaymentIntent>[]> {
-    for (let attempt = 1; attempt <= BATCH_RETRIES; attempt += 1) {
-      try {
-        return committed(items, await this.dataSource.transaction((manager) => this.confirmWithin(manager, items)));
-      } catch (error) {
-        this.logger.warn({ err: error, attempt, confirmations: items.length }, 'confirmation batch failed');
-        if (items.length === 1 && attempt === BATCH_RETRIES) return [{ ok: false, error }];
-      }
-    }
-    const settled: Settled<PaymentIntent>[] = [];
+    const answers = new Map<Confirmation, Settled<PaymentIntent>>();
+    // The same key twice in one batch: the first one runs, the others are answered as duplicates.
+    const seen = new Set<string>();
     for (const item of items) {
+      if (item.key === undefined) continue;
+      const id = JSON.stringify([item.key.clientId, item.key.key]);
+      if (seen.has(id)) answers.set(item, { ok: false, error: new IdempotencyKeyTaken() });
+      seen.add(id);
+    }
+    const inOrder = () =>
+      items.map((item) => answers.get(item) ?? { ok: false as const, error: new Error('a confirmation was left unanswered') });
+    let pending = items.filter((item) => !answers.has(item));
+    for (let attempt = 1; attempt <= BATCH_RETRIES && pending.length > 0; attempt += 1) {
       try {
-        settled.push(...committed([item], await this.dataSource.transaction((manager) => this.confirmWithin(manager, [item]))));
+        const settled = await this.confirmTransaction(pending);
+        pending.forEach((item, index) => answers.set(item, settled[index] ?? { ok: false, error: new Error('no answer') }));
+        return inOrder();
       } catch (error) {
-        settled.push({ ok: false, error });
+        if (error instanceof KeysTaken) {
+          for (const item of pending)
+            if (item.key !== undefined && error.keys.has(item.key)) answers.set(item, { ok: false, error: new IdempotencyKeyTaken() });
+          pending = pending.filter((item) => !answers.has(item));
+          attempt -= 1; // not a failure: each time at least one item leaves the batch
+          continue;
+        }
+        this.logger.warn({ err: error, attempt, confirmations: pending.length }, 'confirmation batch failed');
+        if (pending.length === 1 && attempt === BATCH_RETRIES) {
+          answers.set(pending[0] as Confirmation, { ok: false, error });
+          return inOrder();
+        }
       }
     }
+    for (const item of pending) {
+      try {
+        const [settled] = await this.confirmTransaction([item]);
+        answers.set(item, settled ?? { ok: false, error: new Error('no answer') });
+      } catch (error) {
+        answers.set(item, { ok: false, error: error instanceof KeysTaken ? new IdempotencyKeyTaken() : error });
+      }
+    }
+    return inOrder();
+  }
+
+  /**
+   * One transaction for the confirmations, in as few round trips as the work allows: the first
+   * carries BEGIN, the intents' locks (by id), the ledger's account locks and its read of the
+   * transfer ids the confirmations could write (their ids derive from the intents'); then the ledger's
+   * write and the batch's audit events, the intents' new status, the webhook events, the keys with
+   * their responses, and COMMIT. Intents are locked before accounts, as capture and cancel do. Once
+   * committed, each succeeded item's key is marked completed.
+   */
+  private async confirmTransaction(items: readonly Confirmation[]): Promise<Settled<PaymentIntent>[]> {
+    const ids = [...new Set(items.map((item) => item.intentId))].sort();
+    const locks = this.ledger.lockingStatements({
+      accountIds: items.flatMap((item) => [item.walletAccountId, item.merchantAccountId, item.feesAccountId]),
+      transferIds: ids.flatMap((id) => (['charge', 'fee', 'authorization'] as const).map((purpose) => intentTransferId(id, purpose))),
+    });
+    const settled = await transactionOpenedWith(
+      this.dataSource,
+      [`SELECT * FROM payment_intents WHERE id = ANY(${uuidArrayLiteral(ids)}) ORDER BY id FOR UPDATE`, ...locks.statements],
+      (manager, [intentRows, ...ledgerRows]) =>
+        this.confirmWithin(manager, items, (intentRows?.rows ?? []) as IntentRow[], locks.read(ledgerRows)),
+    );
+    for (const [index, item] of items.entries()) if (settled[index]?.ok === true && item.key !== undefined) item.key.completed = true;
     return settled;
   }
 
-  private async confirmWithin(manager: EntityManager, items: readonly Confirmation[]): Promise<Settled<PaymentIntent>[]> {
+  private async confirmWithin(
+    manager: EntityManager,
+    items: readonly Confirmation[],
+    rows: readonly IntentRow[],
+    locked: LedgerLocks,
+  ): Promise<Settled<PaymentIntent>[]> {
     const settled: (Settled<PaymentIntent> | undefined)[] = items.map(() => undefined);
-    // The keys first, before any other lock: an item whose key another request holds does nothing.
-    const keys = await this.keys.claimWithin(
-      manager,
-      items.flatMap((item) => (item.key === undefined ? [] : [item.key])),
-    );
-    for (const [index, item] of items.entries()) {
-      if (item.key !== undefined && !keys.has(item.key)) settled[index] = { ok: false, error: new IdempotencyKeyTaken() };
-    }
-    const ids = [...new Set(items.filter((_, index) => settled[index] === undefined).map((item) => item.intentId))].sort();
-    const rows: IntentRow[] = await manager.query('SELECT * FROM payment_intents WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [ids]);
     const intents = new Map(rows.map((row) => [row.id, intentFromRow(row)]));
     const claimed = new Set<string>();
     const planned: {
@@ -243,7 +289,6 @@ export class PaymentIntentsService implements OnApplicationShutdown {
       group: { commands: LedgerCommand[]; linked: true; audit: (results: readonly CommandResult[]) => ReturnType<typeof auditOf> };
     }[] = [];
     for (const [index, item] of items.entries()) {
-      if (settled[index] !== undefined) continue;
       const intent = intents.get(item.intentId);
       if (intent === undefined || !visibleTo(intent, item.principal)) {
         settled[index] = { ok: false, error: intentNotFound() };
@@ -314,8 +359,9 @@ export class PaymentIntentsService implements OnApplicationShutdown {
         },
       });
     }
-    const results = await this.ledger.submitGroupsWithin(
+    const results = await this.ledger.submitGroupsLocked(
       manager,
+      locked,
       planned.map((plan) => plan.group),
     );
     const now = this.clock.now();
@@ -386,17 +432,15 @@ export class PaymentIntentsService implements OnApplicationShutdown {
       for (const [position, u] of updates.entries()) settled[u.index] = { ok: true, value: confirmed[position] as PaymentIntent };
     }
     const answers = settled.map((entry) => entry ?? { ok: false as const, error: new Error('a confirmation was left without an answer') });
-    // Each claimed key keeps its response (the route's JSON) with the change; a failed one is let go.
-    const completions: { key: TransactionalKey; body: unknown }[] = [];
-    const failed: TransactionalKey[] = [];
-    for (const [index, item] of items.entries()) {
-      const answer = answers[index];
-      if (item.key === undefined || !keys.has(item.key) || answer === undefined) continue;
-      if (answer.ok) completions.push({ key: item.key, body: intentJson(answer.value) });
-      else failed.push(item.key);
-    }
-    await this.keys.completeWithin(manager, completions);
-    await this.keys.forgetWithin(manager, failed);
+    // Each succeeded item's key keeps its response (the route's JSON) with the change.
+    const taken = await this.keys.keepWithin(
+      manager,
+      items.flatMap((item, index) => {
+        const answer = answers[index];
+        return item.key !== undefined && answer?.ok === true ? [{ key: item.key, body: intentJson(answer.value) }] : [];
+      }),
+    );
+    if (taken.length > 0) throw new KeysTaken(new Set(taken));
     return answers;
   }
 
@@ -605,10 +649,11 @@ export class PaymentIntentsService implements OnApplicationShutdown {
   }
 }
 
-/** The answers of a committed confirmation transaction: each succeeded item's key is now completed. */
-function committed(items: readonly Confirmation[], answers: Settled<PaymentIntent>[]): Settled<PaymentIntent>[] {
-  for (const [index, item] of items.entries()) if (answers[index]?.ok === true && item.key !== undefined) item.key.completed = true;
-  return answers;
+/** Keys that other requests hold, found when keeping the responses: the transaction must be rolled back. */
+class KeysTaken extends Error {
+  constructor(readonly keys: ReadonlySet<TransactionalKey>) {
+    super(`${keys.size} idempotency keys are held by other requests`);
+  }
 }
 
 function paymentsErrorCode(failure: import('../ledger/ledger.errors.js').LedgerError, item: Confirmation): string {

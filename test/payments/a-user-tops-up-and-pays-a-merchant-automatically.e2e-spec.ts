@@ -141,7 +141,7 @@ describe('a user tops up and pays a merchant with automatic capture', () => {
       `CREATE FUNCTION test_refuse_completion() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'simulated failure'; END $$`,
     );
     await t.dataSource.query(
-      `CREATE TRIGGER test_refuse_completion BEFORE UPDATE ON idempotency_keys FOR EACH ROW
+      `CREATE TRIGGER test_refuse_completion BEFORE INSERT OR UPDATE ON idempotency_keys FOR EACH ROW
          WHEN (NEW.state = 'completed') EXECUTE FUNCTION test_refuse_completion()`,
     );
     try {

@@ -103,16 +103,16 @@ export class IdempotencyInterceptor implements NestInterceptor {
         catchError((error: unknown) =>
           from(
             (async () => {
-              if (error instanceof IdempotencyKeyTaken) {
-                // Another request with this key ran first: answer with its outcome, as a retry would get it.
-                const settled = await this.keys.claim(idempotent);
-                if (settled.kind === 'replay') return this.replay(reply, settled);
-                await this.keys.release(identity, settled.lockedAt);
-                throw inProgress();
-              }
-              const problem = problemFromException(error, instance);
-              if (!keepsNothing(problem.body)) await this.keys.keep(claim.key, problem.body.status, problem.body);
-              throw error;
+              // Nothing was kept for this request. Claim the key now: a request with the same key may
+              // have committed meanwhile (this one then failed because that one ran, or was told so):
+              // its outcome is the answer, as a retry would get it.
+              const settled = await this.keys.claim(idempotent);
+              if (settled.kind === 'replay') return this.replay(reply, settled);
+              const problem = error instanceof IdempotencyKeyTaken ? inProgress() : error;
+              const { body: kept } = problemFromException(problem, instance);
+              if (keepsNothing(kept)) await this.keys.release(identity, settled.lockedAt);
+              else await this.keys.complete(identity, settled.lockedAt, kept.status, kept);
+              throw problem;
             })(),
           ),
         ),

@@ -20,11 +20,12 @@ export type Claim =
   { readonly kind: 'proceed'; readonly lockedAt: Date } | { readonly kind: 'replay'; readonly status: number; readonly body: unknown };
 
 /**
- * A key that no stored request holds yet, to be claimed by the handler inside the very transaction
- * that makes its change (`@Idempotent({ claimedInTransaction: true })`): `claimWithin` inserts it
- * there, `completeWithin` stores the response there, so the change and the kept response commit
- * together or not at all (a crash can never leave a done change behind a key still "in progress").
- * `completed` is set by the handler once that transaction has committed.
+ * A key that no stored request held when the request arrived, to be written by the handler inside
+ * the very transaction that makes its change (`@Idempotent({ claimedInTransaction: true })`):
+ * `keepWithin` inserts it there with the response, so the change and the kept response commit
+ * together or not at all (no separate commit before and after, and a crash can never leave a done
+ * change behind a key "in progress"). `completed` is set by the handler once that transaction has
+ * committed. A request that fails keeps its refusal (or nothing) the usual way, through `keep`.
  */
 export class TransactionalKey {
   completed = false;
@@ -45,9 +46,9 @@ export class TransactionalKey {
 }
 
 /**
- * Thrown by a handler for a TransactionalKey that another request inserted first (a duplicate that
- * ran at the same time, or on another instance): nothing was done for this one; the interceptor
- * answers from the other request's stored outcome.
+ * Thrown by a handler for a TransactionalKey that another request holds (a duplicate that ran at the
+ * same time, here or on another instance): nothing was done for this one; the interceptor answers
+ * with the other request's stored outcome, as a retry would get it.
  */
 export class IdempotencyKeyTaken extends Error {
   constructor() {
@@ -182,82 +183,48 @@ export class IdempotencyService {
   }
 
   /**
-   * Inserts the keys, in progress, inside the caller's transaction (in one order, so that two
-   * transactions claiming overlapping keys cannot deadlock). Returns those inserted; any other is
-   * held by another request (one committed, or one in flight whose commit this insert waited for,
-   * or the same key twice in `keys`), and its handler must not act on it (IdempotencyKeyTaken).
+   * Inserts the keys, completed with their responses, inside the caller's transaction (in one order,
+   * so that two transactions inserting overlapping keys cannot deadlock over them): the change and the
+   * response a retry will replay commit together. Returns the keys another request holds (a committed
+   * one, or one in flight whose commit this insert waited for): nothing was inserted for those, and as
+   * their changes were made in this transaction, the caller must roll it back and do it again without
+   * them (IdempotencyKeyTaken for theirs). Each key must appear once.
    */
-  async claimWithin(manager: EntityManager, keys: readonly TransactionalKey[]): Promise<Set<TransactionalKey>> {
-    if (keys.length === 0) return new Set();
-    const sorted = [...keys].sort((a, b) => compare(a.clientId, b.clientId) || compare(a.key, b.key));
-    const rows: { client_id: string; key: string }[] = await manager.query(
-      `INSERT INTO idempotency_keys (client_id, key, request_hash, method, path, state, locked_at, created_at, expires_at)
-       SELECT x.client_id, x.key, x.request_hash, x.method, x.path, 'in_progress', x.locked_at, x.locked_at, x.expires_at
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[])
-              WITH ORDINALITY AS x(client_id, key, request_hash, method, path, locked_at, expires_at, position)
-        ORDER BY x.position
-       ON CONFLICT (client_id, key) DO NOTHING
-       RETURNING client_id, key`,
-      [
-        sorted.map((k) => k.clientId),
-        sorted.map((k) => k.key),
-        sorted.map((k) => k.requestHash),
-        sorted.map((k) => k.method),
-        sorted.map((k) => k.path),
-        sorted.map((k) => k.lockedAt),
-        sorted.map((k) => k.expiresAt),
-      ],
-    );
-    const inserted = new Set(rows.map((row) => JSON.stringify([row.client_id, row.key])));
-    const claimed = new Set<TransactionalKey>();
-    for (const key of sorted) {
-      const id = JSON.stringify([key.clientId, key.key]);
-      // The same key twice in one batch: the first one holds it.
-      if (inserted.delete(id)) claimed.add(key);
-    }
-    return claimed;
-  }
-
-  /**
-   * Stores the responses of keys claimed by `claimWithin` in the same transaction, so that a retry
-   * replays them once it commits. Every key must still be held by this transaction.
-   */
-  async completeWithin(manager: EntityManager, completions: readonly { key: TransactionalKey; body: unknown }[]): Promise<void> {
-    if (completions.length === 0) return;
-    const bodies = completions.map(({ key, body }) => {
+  async keepWithin(manager: EntityManager, completions: readonly { key: TransactionalKey; body: unknown }[]): Promise<TransactionalKey[]> {
+    if (completions.length === 0) return [];
+    const sorted = [...completions].sort((a, b) => compare(a.key.clientId, b.key.clientId) || compare(a.key.key, b.key.key));
+    const ids = sorted.map(({ key }) => JSON.stringify([key.clientId, key.key]));
+    if (new Set(ids).size !== ids.length) throw new Error('idempotency keys: the same key twice in one transaction');
+    const bodies = sorted.map(({ key, body }) => {
       const json = JSON.stringify(withholdFields(body === undefined ? null : body, key.withheldOnReplay));
       if (Buffer.byteLength(json) > MAX_STORED_BODY_BYTES) throw new Error('response too large to keep for idempotent replay');
       return json;
     });
-    const result: unknown = await manager.query(
-      `UPDATE idempotency_keys k
-          SET state = 'completed', response_status = x.status, response_body = x.body::jsonb, completed_at = $6, locked_at = NULL
-         FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int[], $5::text[]) AS x(client_id, key, locked_at, status, body)
-        WHERE k.client_id = x.client_id AND k.key = x.key AND k.state = 'in_progress' AND k.locked_at = x.locked_at`,
+    const column = <T>(of: (key: TransactionalKey) => T): T[] => sorted.map(({ key }) => of(key));
+    const rows: { client_id: string; key: string }[] = await manager.query(
+      `INSERT INTO idempotency_keys (client_id, key, request_hash, method, path, state, locked_at, response_status, response_body,
+                                     created_at, completed_at, expires_at)
+       SELECT x.client_id, x.key, x.request_hash, x.method, x.path, 'completed', NULL, x.status, x.body::jsonb, x.created_at, $10, x.expires_at
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::timestamptz[], $9::timestamptz[])
+              WITH ORDINALITY AS x(client_id, key, request_hash, method, path, status, body, created_at, expires_at, position)
+        ORDER BY x.position
+       ON CONFLICT (client_id, key) DO NOTHING
+       RETURNING client_id, key`,
       [
-        completions.map(({ key }) => key.clientId),
-        completions.map(({ key }) => key.key),
-        completions.map(({ key }) => key.lockedAt),
-        completions.map(({ key }) => key.responseStatus),
+        column((key) => key.clientId),
+        column((key) => key.key),
+        column((key) => key.requestHash),
+        column((key) => key.method),
+        column((key) => key.path),
+        column((key) => key.responseStatus),
         bodies,
+        column((key) => key.lockedAt),
+        column((key) => key.expiresAt),
         this.clock.now(),
       ],
     );
-    // Inserted by this transaction and locked by it since: each must have been completed.
-    if (affected(result) !== completions.length)
-      throw new Error(`idempotency keys: completed ${affected(result)} of ${completions.length} claimed in this transaction`);
-  }
-
-  /** Removes keys claimed by `claimWithin` whose request failed: the interceptor keeps the refusal, or nothing, as for any route. */
-  async forgetWithin(manager: EntityManager, keys: readonly TransactionalKey[]): Promise<void> {
-    if (keys.length === 0) return;
-    const result: unknown = await manager.query(
-      `DELETE FROM idempotency_keys k USING unnest($1::text[], $2::text[], $3::timestamptz[]) AS x(client_id, key, locked_at)
-        WHERE k.client_id = x.client_id AND k.key = x.key AND k.state = 'in_progress' AND k.locked_at = x.locked_at`,
-      [keys.map((k) => k.clientId), keys.map((k) => k.key), keys.map((k) => k.lockedAt)],
-    );
-    if (affected(result) !== keys.length)
-      throw new Error(`idempotency keys: forgot ${affected(result)} of ${keys.length} claimed in this transaction`);
+    const inserted = new Set(rows.map((row) => JSON.stringify([row.client_id, row.key])));
+    return sorted.filter((_, index) => !inserted.has(ids[index] as string)).map(({ key }) => key);
   }
 
   /**
