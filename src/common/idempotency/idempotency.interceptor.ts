@@ -103,6 +103,8 @@ export class IdempotencyInterceptor implements NestInterceptor {
         catchError((error: unknown) =>
           from(
             (async () => {
+              // A request that never started keeps nothing, as on any route.
+              if (problemFromException(error, instance).body.code === CommonErrorCode.ValidationFailed) throw error;
               // Nothing was kept for this request. Claim the key now: a request with the same key may
               // have committed meanwhile (this one then failed because that one ran, or was told so):
               // its outcome is the answer, as a retry would get it.
