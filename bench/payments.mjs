@@ -4,6 +4,14 @@
 // a user token and a fresh Idempotency-Key; next to the ledger bench's naive baseline (one transaction a
 // transfer, in-process) measured in the same run. Real PostgreSQL (fsync on), a fresh database each.
 //
+// Auditing's cost (issue 8): a second service, on its own fresh database, is measured the same way with
+// BENCHMARK_AUDIT_OFF=true (a benchmark-only switch that configuration refuses in production: events are
+// checked but not written). Reported: audit events written per second during the measured run with
+// auditing on, and the throughput with auditing on over off. Set BENCH_PAYMENTS_AUDIT_OFF_RUN=0 to skip
+// that second run (a build without the switch would audit anyway: the run checks that no event was written).
+// Both runs also report the database's commits per confirmed payment (pg_stat_database, from before the
+// warm-up to after the service stopped: every commit of the service, its background timers included).
+//
 // Setup, not measured: the platform client creates the merchant, its backend and a public mini-program
 // over the admin API; the users sign up and go through the authorization code flow with PKCE on the
 // real sign-in and consent pages; each tops up its wallet over the API; the intents to confirm
@@ -11,8 +19,8 @@
 // them is not what is measured.
 //
 //   node bench/run.mjs --only payments          (after npm run build)
-// Settings: BENCH_PAYMENTS_USERS (64), BENCH_PAYMENTS_INTENTS (60,000), BENCH_DURATION_SECONDS (10),
-// BENCH_WARMUP_SECONDS (2), BENCH_ADMIN_DATABASE_URL.
+// Settings: BENCH_PAYMENTS_USERS (64), BENCH_PAYMENTS_INTENTS (60,000), BENCH_PAYMENTS_AUDIT_OFF_RUN (1),
+// BENCH_DURATION_SECONDS (10), BENCH_WARMUP_SECONDS (2), BENCH_ADMIN_DATABASE_URL.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { benchNaive } from './ledger.mjs';
@@ -144,7 +152,17 @@ export async function inBatches(items, size, work) {
   return results;
 }
 
-async function benchHttp(settings) {
+/** Counts, on the bench database, that the figures are computed from. */
+async function databaseCounts(client) {
+  const { rows } = await client.query(
+    `SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database())::bigint::text AS commits,
+            (SELECT count(*) FROM audit_events)::int AS audit_events,
+            (SELECT count(*) FROM payment_intents WHERE status = 'succeeded')::int AS succeeded`,
+  );
+  return { commits: Number(rows[0].commits), auditEvents: rows[0].audit_events, succeeded: rows[0].succeeded };
+}
+
+async function benchHttp(settings, { auditOff = false } = {}) {
   const database = await createBenchDatabase();
   const platformSecret = randomBytes(24).toString('base64url');
   let service;
@@ -159,6 +177,7 @@ async function benchHttp(settings) {
         RATE_LIMIT_LOGIN_PER_MINUTE: '10000',
         RATE_LIMIT_SIGN_UP_PER_MINUTE: '10000',
         RATE_LIMIT_TOKEN_PER_MINUTE: '1000000',
+        ...(auditOff ? { BENCHMARK_AUDIT_OFF: 'true' } : {}),
       },
     });
     const { url } = service;
@@ -242,14 +261,19 @@ async function benchHttp(settings) {
       },
     };
     const base = { url, connections: settings.users, requests: [request] };
-    progress(`${name}: http: ${settings.warmupSeconds} s warm-up, then ${settings.durationSeconds} s at ${settings.users} connections`);
-    if (settings.warmupSeconds > 0) figures.warmup = await runAutocannon({ ...base, durationSeconds: settings.warmupSeconds });
-    figures.load = await runAutocannon({ ...base, durationSeconds: settings.durationSeconds });
-    figures.peakRssBytes = peakRssBytes(service.pid);
-    figures.tally = tally;
     const check = new pg.Client({ connectionString: database.url });
     await check.connect();
     try {
+      progress(
+        `${name}: http${auditOff ? ' (auditing off)' : ''}: ${settings.warmupSeconds} s warm-up, then ${settings.durationSeconds} s at ${settings.users} connections`,
+      );
+      figures.beforeWarmup = await databaseCounts(check);
+      if (settings.warmupSeconds > 0) figures.warmup = await runAutocannon({ ...base, durationSeconds: settings.warmupSeconds });
+      figures.beforeLoad = await databaseCounts(check);
+      figures.load = await runAutocannon({ ...base, durationSeconds: settings.durationSeconds });
+      figures.afterLoad = await databaseCounts(check);
+      figures.peakRssBytes = peakRssBytes(service.pid);
+      figures.tally = tally;
       const { rows } = await check.query(
         `SELECT (SELECT count(*)::int FROM payment_intents WHERE status = 'succeeded') AS succeeded,
                 (SELECT count(*)::int FROM ledger_transfers WHERE code = 'payment') AS payments,
@@ -258,6 +282,16 @@ async function benchHttp(settings) {
                 (SELECT bool_and(debits = credits) FROM (SELECT sum(debits_posted) AS debits, sum(credits_posted) AS credits FROM ledger_accounts GROUP BY currency) s) AS balanced`,
       );
       figures.stored = rows[0];
+      // Audit events committed while the measured run lasted (the requests autocannon cut off in flight are answered after it).
+      figures.auditEventsPerSec = (figures.afterLoad.auditEvents - figures.beforeLoad.auditEvents) / settings.durationSeconds;
+      if (service !== undefined) {
+        figures.stopped = await stopService(service).catch((error) => ({ forced: true, error }));
+        service = undefined;
+      }
+      // The service's connections are closed: their statistics are flushed.
+      const after = await databaseCounts(check);
+      const confirmed = after.succeeded - figures.beforeWarmup.succeeded;
+      figures.commitsPerPayment = confirmed > 0 ? (after.commits - figures.beforeWarmup.commits) / confirmed : undefined;
     } finally {
       await check.end();
     }
@@ -275,6 +309,7 @@ export async function run(options = {}) {
     warmupSeconds: shared.warmupSeconds,
     users: positiveInteger(options.paymentsUsers, 'BENCH_PAYMENTS_USERS', 64),
     intents: positiveInteger(options.paymentsIntents, 'BENCH_PAYMENTS_INTENTS', 60_000),
+    auditOffRun: (options.paymentsAuditOffRun ?? process.env.BENCH_PAYMENTS_AUDIT_OFF_RUN ?? '1') !== '0',
   };
   progress(`${name}: part 1: the ledger's naive baseline (one transaction a transfer)`);
   const naive = await benchNaive({
@@ -286,18 +321,36 @@ export async function run(options = {}) {
   });
   progress(`${name}: part 2: POST /v1/payment-intents/{id}/confirm over HTTP`);
   const http = await benchHttp(settings);
+  let quiet;
+  if (settings.auditOffRun) {
+    progress(`${name}: part 3: the same with auditing off (BENCHMARK_AUDIT_OFF=true), on a fresh database`);
+    quiet = await benchHttp(settings, { auditOff: true });
+  }
   const load = http.load;
-  const problems = [
-    ...loadProblems(load),
-    ...(http.stopped?.error ? [`stop failed: ${http.stopped.error.message}`] : stopProblems(http.stopped)),
-    ...[...http.tally.samples].slice(0, 3).map(([key, count]) => `${count} x ${key}`),
+  const runProblems = (figures, label) => [
+    ...loadProblems(figures.load).map((problem) => `${label}: ${problem}`),
+    ...(figures.stopped?.error ? [`${label}: stop failed: ${figures.stopped.error.message}`] : stopProblems(figures.stopped)),
+    ...[...figures.tally.samples].slice(0, 3).map(([key, count]) => `${label}: ${count} x ${key}`),
   ];
+  const problems = [
+    ...runProblems(http, 'audit on'),
+    ...(quiet ? runProblems(quiet, 'audit off') : []),
+    ...(quiet && quiet.afterLoad.auditEvents > quiet.beforeLoad.auditEvents
+      ? [
+          `audit off: ${quiet.afterLoad.auditEvents - quiet.beforeLoad.auditEvents} audit events were written (a build without BENCHMARK_AUDIT_OFF?)`,
+        ]
+      : []),
+  ];
+  const auditRatio = quiet ? load.requestsPerSec / quiet.load.requestsPerSec : undefined;
   const conditions = {
     connections: settings.users,
     durationSeconds: settings.durationSeconds,
     warmupSeconds: settings.warmupSeconds,
     payments: `${settings.users} users (own token each, one per connection) confirm automatic intents of ${AMOUNT_MINOR} fen to one merchant; fee 60 bps (1 fen) as a linked transfer; audit event and webhook outbox row in the same transaction`,
     naive: `ledger bench's naive baseline: ${settings.users} callers, pg pool 60, one transaction a transfer into one hot account`,
+    auditing: quiet
+      ? 'measured twice, each on a fresh database: auditing on, then off (BENCHMARK_AUDIT_OFF=true, benchmark only)'
+      : 'on (the run with auditing off was skipped)',
   };
   const table = formatTable(
     [
@@ -305,6 +358,7 @@ export async function run(options = {}) {
       { key: 'throughput', title: 'per second', align: 'right' },
       { key: 'p50', title: 'p50', align: 'right' },
       { key: 'p99', title: 'p99', align: 'right' },
+      { key: 'commits', title: 'commits/payment', align: 'right' },
       { key: 'notes', title: 'notes', align: 'left' },
     ],
     [
@@ -313,13 +367,27 @@ export async function run(options = {}) {
         throughput: formatNumber(load.requestsPerSec),
         p50: formatMs(load.latencyP50Ms),
         p99: formatMs(load.latencyP99Ms),
-        notes: `goal >= ${GOAL_PER_SEC}/s: ${load.requestsPerSec >= GOAL_PER_SEC ? 'met' : 'MISSED'}; p99 < ${GOAL_P99_MS} ms: ${load.latencyP99Ms < GOAL_P99_MS ? 'met' : 'MISSED'}`,
+        commits: formatNumber(http.commitsPerPayment, 2),
+        notes: `goal >= ${GOAL_PER_SEC}/s: ${load.requestsPerSec >= GOAL_PER_SEC ? 'met' : 'MISSED'}; p99 < ${GOAL_P99_MS} ms: ${load.latencyP99Ms < GOAL_P99_MS ? 'met' : 'MISSED'}; audit events written: ${formatNumber(http.auditEventsPerSec)}/s`,
       },
+      ...(quiet
+        ? [
+            {
+              target: 'HTTP confirm, auditing off (benchmark only)',
+              throughput: formatNumber(quiet.load.requestsPerSec),
+              p50: formatMs(quiet.load.latencyP50Ms),
+              p99: formatMs(quiet.load.latencyP99Ms),
+              commits: formatNumber(quiet.commitsPerPayment, 2),
+              notes: `auditing on / off: ${formatRatio(auditRatio)} payments/s, ${formatRatio(load.latencyP99Ms / quiet.load.latencyP99Ms)} p99`,
+            },
+          ]
+        : []),
       {
         target: 'naive ledger baseline (in-process)',
         throughput: formatNumber(naive.perSec),
         p50: formatMs(naive.p50Ms),
         p99: formatMs(naive.p99Ms),
+        commits: '1.00',
         notes: 'baseline',
       },
     ],
@@ -332,6 +400,11 @@ export async function run(options = {}) {
     table,
     '',
     `stored after the run: ${stored.succeeded} succeeded intents, ${stored.payments} payment transfers, ${stored.fees} fee transfers, ${stored.events} webhook events; books balanced: ${stored.balanced}`,
+    ...(quiet
+      ? [
+          `stored after the run with auditing off: ${quiet.stored.succeeded} succeeded intents, ${quiet.stored.payments} payment transfers, ${quiet.stored.fees} fee transfers, ${quiet.stored.events} webhook events; books balanced: ${quiet.stored.balanced}`,
+        ]
+      : []),
     problems.length > 0 ? `problems: ${problems.join('; ')}` : 'problems: none',
   ].join('\n');
   return {
@@ -348,6 +421,19 @@ export async function run(options = {}) {
         ratio: formatRatio(load.requestsPerSec / naive.perSec),
         notes: problems.join('; ') || undefined,
       },
+      ...(quiet
+        ? [
+            {
+              scenario: `the same, auditing off (audit events on: ${formatNumber(http.auditEventsPerSec)}/s)`,
+              requestsPerSec: quiet.load.requestsPerSec,
+              latencyP50Ms: quiet.load.latencyP50Ms,
+              latencyP99Ms: quiet.load.latencyP99Ms,
+              peakRssBytes: quiet.peakRssBytes,
+              baseline: 'auditing on',
+              ratio: `on/off ${formatRatio(auditRatio)}`,
+            },
+          ]
+        : []),
     ],
   };
 }

@@ -1,9 +1,10 @@
-import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown, Optional } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
 import { v7 as uuidv7 } from 'uuid';
 import { Clock } from '../common/clock/clock.js';
 import { GroupCommitter, type Settled } from '../common/group-commit.js';
 import { currentRequestContext } from '../common/request-context/request-context.js';
+import { AppConfig } from '../config/app-config.js';
 import { type AuditEventInput, validateAuditEvent } from './audit-event.js';
 
 type ValidEvent = ReturnType<typeof validateAuditEvent>;
@@ -61,9 +62,15 @@ const INSERT_EVENT = `
 /**
  * Writes the audit trail: one row in `audit_events` an event, never changed afterwards (the table
  * refuses it). Sealing into the hash chain happens later, elsewhere; reading is issue 8's.
+ *
+ * With BENCHMARK_AUDIT_OFF (benchmarks only; configuration refuses it in production) events are
+ * still checked, but not written: the payments benchmark measures what auditing costs its hot path.
  */
 @Injectable()
-export class AuditService implements OnApplicationShutdown {
+export class AuditService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger(AuditService.name);
+  private readonly off: boolean;
+
   /**
    * Events recorded outside a transaction share one INSERT and one commit with whatever else is being
    * recorded at that moment (group commit); each caller still waits until its event is committed.
@@ -73,8 +80,15 @@ export class AuditService implements OnApplicationShutdown {
   constructor(
     private readonly dataSource: DataSource,
     private readonly clock: Clock,
+    // Optional for code that builds the service by hand (tools, the crash test's worker): auditing on.
+    @Optional() config?: AppConfig,
   ) {
+    this.off = config?.audit.benchmarkOff ?? false;
     this.batcher = new GroupCommitter((events) => this.insertMany(events), { maxWeight: AUDIT_BATCH_LIMIT });
+  }
+
+  onApplicationBootstrap(): void {
+    if (this.off) this.logger.warn('BENCHMARK_AUDIT_OFF is on: audit events are NOT written (benchmarks only)');
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -93,6 +107,7 @@ export class AuditService implements OnApplicationShutdown {
   async record(event: AuditEventInput, manager?: EntityManager): Promise<string> {
     const valid = validateAuditEvent(event, currentRequestContext());
     const id = uuidv7();
+    if (this.off) return id;
     const parameters = parametersOf(id, this.clock.now(), valid);
     if (manager === undefined) return this.batcher.submit(parameters);
     const rows: { id: string }[] = await manager.query(INSERT_EVENT, parameters);
@@ -109,6 +124,7 @@ export class AuditService implements OnApplicationShutdown {
     if (events.length === 0) return [];
     const now = this.clock.now();
     const rows = events.map((event) => parametersOf(uuidv7(), now, validateAuditEvent(event, undefined)));
+    if (this.off) return rows.map((row) => row[0] as string);
     await this.insertMany(rows, manager);
     return rows.map((row) => row[0] as string);
   }

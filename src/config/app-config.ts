@@ -51,7 +51,8 @@ export class AppConfig {
     readonly timeoutMs: number;
     readonly secretEncryptionKey: Buffer | undefined;
   };
-  readonly audit: { readonly sealIntervalMs: number; readonly retentionDays: number };
+  /** `benchmarkOff`: BENCHMARK_AUDIT_OFF, events checked but not written (benchmarks only; refused in production). */
+  readonly audit: { readonly sealIntervalMs: number; readonly retentionDays: number; readonly benchmarkOff: boolean };
 
   constructor(environment: Environment) {
     this.nodeEnvironment = environment.NODE_ENV;
@@ -91,7 +92,11 @@ export class AppConfig {
     };
     this.seedDemo = environment.SEED_DEMO ?? this.database.mode === 'embedded';
     this.expirySweepIntervalMs = environment.EXPIRY_SWEEP_INTERVAL_MS;
-    this.audit = { sealIntervalMs: environment.AUDIT_SEAL_INTERVAL_MS, retentionDays: environment.AUDIT_RETENTION_DAYS };
+    this.audit = {
+      sealIntervalMs: environment.AUDIT_SEAL_INTERVAL_MS,
+      retentionDays: environment.AUDIT_RETENTION_DAYS,
+      benchmarkOff: environment.BENCHMARK_AUDIT_OFF,
+    };
     this.rateLimits = {
       tokenPerMinute: environment.RATE_LIMIT_TOKEN_PER_MINUTE,
       loginPerMinute: environment.RATE_LIMIT_LOGIN_PER_MINUTE,

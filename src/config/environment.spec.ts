@@ -63,7 +63,21 @@ describe('validateEnvironment', () => {
       WEBHOOK_SECRET_ENCRYPTION_KEY: undefined,
       AUDIT_SEAL_INTERVAL_MS: 250,
       AUDIT_RETENTION_DAYS: 0,
+      BENCHMARK_AUDIT_OFF: false,
     });
+  });
+
+  it('takes BENCHMARK_AUDIT_OFF for benchmarks, and refuses it in production', () => {
+    expect(AppConfig.fromEnvironment({ BENCHMARK_AUDIT_OFF: 'true' }).audit.benchmarkOff).toBe(true);
+    expect(AppConfig.fromEnvironment({}).audit.benchmarkOff).toBe(false);
+    const a = Buffer.alloc(32, 1).toString('base64');
+    const production = configErrorFrom({
+      NODE_ENV: 'production',
+      PII_ENCRYPTION_KEYS: `k:${a}`,
+      PII_BLIND_INDEX_KEY: a,
+      BENCHMARK_AUDIT_OFF: '1',
+    });
+    expect(production.problems).toEqual(['BENCHMARK_AUDIT_OFF: a benchmark-only switch, never allowed when NODE_ENV=production']);
   });
 
   it('needs PLATFORM_CLIENT_ID and PLATFORM_CLIENT_SECRET together, and never echoes the secret', () => {

@@ -302,6 +302,15 @@ export class Environment {
   @Min(0)
   @Max(36_500)
   AUDIT_RETENTION_DAYS = 0;
+
+  /**
+   * Benchmark only: audit events are checked but not written, to measure what auditing costs a hot
+   * path (bench/payments.mjs). Never allowed with NODE_ENV=production, and the service warns at start
+   * while it is on: an unaudited service breaks the compliance promise.
+   */
+  @Transform(toBoolean)
+  @IsBoolean()
+  BENCHMARK_AUDIT_OFF = false;
 }
 
 export class ConfigValidationError extends Error {
@@ -350,6 +359,8 @@ export function validateEnvironment(raw: Record<string, unknown>): Environment {
     for (const name of ['PII_ENCRYPTION_KEYS', 'PII_BLIND_INDEX_KEY'] as const) {
       if (environment[name] === undefined) problems.push(`${name}: required when NODE_ENV=production`);
     }
+    if (environment.BENCHMARK_AUDIT_OFF)
+      problems.push('BENCHMARK_AUDIT_OFF: a benchmark-only switch, never allowed when NODE_ENV=production');
   }
   if (problems.length > 0) throw new ConfigValidationError(problems);
   return environment;

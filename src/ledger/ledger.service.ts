@@ -10,15 +10,21 @@ import { decodeCursor, type Page, toPage } from '../common/pagination/cursor.js'
 import { GENESIS_HASH } from './ledger-hashing.js';
 import { LedgerError, LedgerErrorCode } from './ledger.errors.js';
 import type { Account, Balances, CommandResult, Entry, LedgerCommand, Transfer, TransferStatus } from './ledger.types.js';
+import type { StatementResult } from '../common/opened-transaction.js';
 import {
   type AccountRow,
   accountFromRow,
   type EntryRow,
   entryFromRow,
+  type LockedRows,
+  lockStatements,
   PostingEngine,
   transferFromRow,
   type TransferRow,
 } from './posting-engine.js';
+
+/** The rows a caller's transaction locked for the ledger (lockingStatements), to submit against. */
+export type LedgerLocks = LockedRows;
 
 /** Namespace of the default ids of resolutions: uuidv5("<pendingId>:<action>"). */
 const RESOLUTION_NAMESPACE = '0a8c2b6e-3d57-5e0b-9a43-6c1f2f5d8e21';
@@ -277,6 +283,33 @@ export class LedgerService {
   ): Promise<CommandResult[]> {
     const [results] = await this.engine.execute(manager, [{ commands, linked: options.linked ?? false }]);
     return results ?? [];
+  }
+
+  /**
+   * For a caller that opens its transaction with its own locks and the ledger's in one round trip
+   * (transactionOpenedWith): the statements that lock `accountIds` (and any `pendingIds` with their
+   * accounts) and read the transfers `transferIds`, to place after the caller's own locks, and how to
+   * read their results for `submitGroupsLocked`. Commands submitted then must stay within these ids.
+   */
+  lockingStatements(scope: { accountIds: Iterable<string>; transferIds: readonly string[]; pendingIds?: readonly string[] }): {
+    statements: readonly string[];
+    read: (results: readonly StatementResult[]) => LockedRows;
+  } {
+    return lockStatements({ accountIds: new Set(scope.accountIds), ids: scope.transferIds, pendingIds: scope.pendingIds ?? [] });
+  }
+
+  /** As submitGroupsWithin, against the rows the caller's transaction locked with `lockingStatements`. */
+  async submitGroupsLocked(
+    manager: EntityManager,
+    locked: LockedRows,
+    groups: readonly (SubmitOptions & { commands: readonly LedgerCommand[] })[],
+  ): Promise<CommandResult[][]> {
+    if (groups.length === 0) return [];
+    return this.engine.executeLocked(
+      manager,
+      locked,
+      groups.map((group) => ({ commands: group.commands, linked: group.linked ?? false, audit: group.audit })),
+    );
   }
 
   /**

@@ -6,6 +6,7 @@ import type { AuditEventInput } from '../audit/audit-event.js';
 import { Clock } from '../common/clock/clock.js';
 import { GroupCommitter, type Settled } from '../common/group-commit.js';
 import { isCurrencyCode } from '../common/money/currency.js';
+import { type StatementResult, transactionOpenedWith, uuidArrayLiteral } from '../common/opened-transaction.js';
 import { entryHash, type EntrySide, transferDigest } from './ledger-hashing.js';
 import { LedgerError, LedgerErrorCode } from './ledger.errors.js';
 import {
@@ -228,7 +229,7 @@ function invalidCommand(command: LedgerCommand): CommandResult | undefined {
 }
 
 /** What a batch locks and reads: pending ids and account ids (sorted: the lock order), and every command id. */
-function lockKeys(commands: readonly LedgerCommand[]): { pendingIds: string[]; accountIds: Set<string>; ids: string[] } {
+function lockKeys(commands: readonly LedgerCommand[]): LockScope {
   const pendingIds = [
     ...new Set(commands.flatMap((command) => (command.type === 'resolve' && UUID.test(command.pendingId) ? [command.pendingId] : []))),
   ].sort();
@@ -243,19 +244,78 @@ function lockKeys(commands: readonly LedgerCommand[]): { pendingIds: string[]; a
   return { pendingIds, accountIds, ids };
 }
 
-/** `'{a,b}'::uuid[]` for ids already checked against UUID; checked again here, as this text goes into SQL. */
-function uuidArrayLiteral(ids: readonly string[]): string {
-  for (const id of ids) if (!UUID.test(id)) throw new Error('only lower-case UUIDs may be inlined into SQL');
-  return `'{${ids.join(',')}}'::uuid[]`;
+/** What a transaction locks and reads for the ledger: pending transfers and accounts by id (locked), transfers by id (read). */
+export interface LockScope {
+  readonly pendingIds: readonly string[];
+  readonly accountIds: ReadonlySet<string>;
+  readonly ids: readonly string[];
 }
 
-/** The part of a `pg` client the batcher uses directly: a multi-statement query answers with one result a statement. */
-interface RawResult {
-  readonly command: string;
-  readonly rows: unknown[];
+/** The rows a transaction locked and read for the ledger, with what it asked for. */
+export interface LockedRows {
+  readonly scope: LockScope;
+  readonly pendingRows: TransferRow[];
+  readonly accountRows: AccountRow[];
+  readonly existingRows: TransferRow[];
 }
-interface RawClient {
-  query(text: string): Promise<RawResult | RawResult[]>;
+
+/**
+ * The statements that take the ledger's locks (pending transfers by id, then accounts by id, each in
+ * id order) and then read the transfers with the given ids, as SQL text for a transaction's opening
+ * round trip (transactionOpenedWith); `read` takes their results, in order. The ids are inlined as
+ * literals, which is safe only because every one matched the strict lower-case UUID pattern
+ * (asserted again in `uuidArrayLiteral`); ids that do not are left out (their commands are refused).
+ */
+export function lockStatements(scope: LockScope): { statements: string[]; read: (results: readonly StatementResult[]) => LockedRows } {
+  const pendingIds = [...new Set(scope.pendingIds.filter((id) => UUID.test(id)))].sort();
+  const accountIds = [...scope.accountIds].filter((id) => UUID.test(id)).sort();
+  const ids = [...new Set(scope.ids.filter((id) => UUID.test(id)))];
+  const statements: string[] = [];
+  const pending = uuidArrayLiteral(pendingIds);
+  if (pendingIds.length > 0) statements.push(`SELECT * FROM ledger_transfers WHERE id = ANY(${pending}) ORDER BY id FOR UPDATE`);
+  const accounts =
+    pendingIds.length === 0
+      ? uuidArrayLiteral(accountIds)
+      : // A transfer's accounts never change, so reading them from the rows just locked is the same as in `execute`.
+        `(${uuidArrayLiteral(accountIds)} || ARRAY(SELECT debit_account_id FROM ledger_transfers WHERE id = ANY(${pending})
+           UNION SELECT credit_account_id FROM ledger_transfers WHERE id = ANY(${pending})))`;
+  const lockAccounts = accountIds.length > 0 || pendingIds.length > 0;
+  if (lockAccounts) statements.push(`SELECT * FROM ledger_accounts WHERE id = ANY(${accounts}) ORDER BY id FOR UPDATE`);
+  if (ids.length > 0) statements.push(`SELECT * FROM ledger_transfers WHERE id = ANY(${uuidArrayLiteral(ids)})`);
+  const read = (results: readonly StatementResult[]): LockedRows => {
+    if (results.length !== statements.length) throw new Error(`ledger locks: expected ${statements.length} results, got ${results.length}`);
+    const rest = [...results];
+    // In the order the statements were pushed (an object literal's values are evaluated in order).
+    const take = (sent: boolean): unknown[] => (sent ? (rest.shift()?.rows ?? []) : []);
+    return {
+      scope: { pendingIds, accountIds: new Set(accountIds), ids },
+      pendingRows: take(pendingIds.length > 0) as TransferRow[],
+      accountRows: take(lockAccounts) as AccountRow[],
+      existingRows: take(ids.length > 0) as TransferRow[],
+    };
+  };
+  return { statements, read };
+}
+
+/**
+ * Whether every command stays within what was locked and read: its id read, a transfer's accounts
+ * locked, a resolution's pending transfer locked. A command outside would be applied against rows
+ * not locked (or an existing id not seen): a bug in the caller, never an input error.
+ */
+function assertWithin(scope: LockScope, commands: readonly LedgerCommand[]): void {
+  const ids = new Set(scope.ids);
+  const pendingIds = new Set(scope.pendingIds);
+  for (const command of commands) {
+    if (!UUID.test(command.id)) continue; // refused as invalid, touching nothing
+    const outside =
+      !ids.has(command.id) ||
+      (command.type === 'transfer'
+        ? UUID.test(command.debitAccountId) &&
+          UUID.test(command.creditAccountId) &&
+          (!scope.accountIds.has(command.debitAccountId) || !scope.accountIds.has(command.creditAccountId))
+        : UUID.test(command.pendingId) && !pendingIds.has(command.pendingId));
+    if (outside) throw new Error(`ledger command ${command.id} is outside the rows its transaction locked`);
+  }
 }
 
 /**
@@ -355,57 +415,35 @@ export class PostingEngine implements OnApplicationShutdown {
   /**
    * The batcher's own transaction, the same work as `execute` in fewer round trips to the database:
    * BEGIN, the locks (pending transfers by id, then accounts by id) and the read of existing ids go
-   * as one multi-statement query. Each statement of it still runs on its own, in order, with its own
-   * snapshot (READ COMMITTED), so the existing ids are read after the locks are held, exactly as in
-   * `execute`. The ids are inlined as literals, which is safe only because every one of them matched
-   * the strict lower-case UUID pattern (asserted again in `uuidArrayLiteral`).
+   * as one multi-statement query (transactionOpenedWith: the ids are read with the locks held, exactly
+   * as in `execute`).
    */
   private async executeBatch(groups: readonly CommandGroup[]): Promise<CommandResult[][]> {
     const now = this.clock.now();
-    const commands = groups.flatMap((group) => group.commands);
-    const keys = lockKeys(commands);
-    const runner = this.dataSource.createQueryRunner();
-    const client = (await runner.connect()) as RawClient;
-    try {
-      const statements = ['BEGIN'];
-      const pending = uuidArrayLiteral(keys.pendingIds);
-      if (keys.pendingIds.length > 0) {
-        statements.push(`SELECT * FROM ledger_transfers WHERE id = ANY(${pending}) ORDER BY id FOR UPDATE`);
-      }
-      const accounts =
-        keys.pendingIds.length === 0
-          ? uuidArrayLiteral([...keys.accountIds].sort())
-          : // A transfer's accounts never change, so reading them from the rows just locked is the same as in `execute`.
-            `(${uuidArrayLiteral([...keys.accountIds])} || ARRAY(SELECT debit_account_id FROM ledger_transfers WHERE id = ANY(${pending})
-               UNION SELECT credit_account_id FROM ledger_transfers WHERE id = ANY(${pending})))`;
-      const lockAccounts = keys.accountIds.size > 0 || keys.pendingIds.length > 0;
-      if (lockAccounts) statements.push(`SELECT * FROM ledger_accounts WHERE id = ANY(${accounts}) ORDER BY id FOR UPDATE`);
-      if (keys.ids.length > 0) statements.push(`SELECT * FROM ledger_transfers WHERE id = ANY(${uuidArrayLiteral(keys.ids)})`);
-      const answer = await client.query(statements.join(';\n'));
-      const results = Array.isArray(answer) ? answer : [answer];
-      if (results.length !== statements.length) throw new Error(`expected ${statements.length} results, got ${results.length}`);
-      let next = 1;
-      const pendingRows = keys.pendingIds.length > 0 ? (results[next++]?.rows as TransferRow[]) : [];
-      const accountRows = lockAccounts ? (results[next++]?.rows as AccountRow[]) : [];
-      const existingRows = keys.ids.length > 0 ? (results[next++]?.rows as TransferRow[]) : [];
-      const outcome = await this.applyAndWrite(runner.manager, groups, { pendingRows, accountRows, existingRows }, now);
-      const committed = await client.query('COMMIT');
-      // PostgreSQL answers COMMIT of a failed transaction with ROLLBACK, not an error.
-      if (Array.isArray(committed) || committed.command !== 'COMMIT') throw new Error('the ledger batch was rolled back at COMMIT');
-      return outcome;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      await runner.release();
-    }
+    const locks = lockStatements(lockKeys(groups.flatMap((group) => group.commands)));
+    return transactionOpenedWith(this.dataSource, locks.statements, (manager, results) =>
+      this.applyAndWrite(manager, groups, locks.read(results), now),
+    );
+  }
+
+  /**
+   * Applies groups inside the caller's transaction, against rows it locked and read in its opening
+   * round trip with `lockStatements` (a hot path that opens its transaction with its own locks and
+   * the ledger's together). Every command must stay within those rows.
+   */
+  async executeLocked(manager: EntityManager, locked: LockedRows, groups: readonly CommandGroup[]): Promise<CommandResult[][]> {
+    assertWithin(
+      locked.scope,
+      groups.flatMap((group) => group.commands),
+    );
+    return this.applyAndWrite(manager, groups, locked, this.clock.now());
   }
 
   /** Applies the commands to the locked rows in memory, then writes the outcome and the audit events. */
   private async applyAndWrite(
     manager: EntityManager,
     groups: readonly CommandGroup[],
-    { pendingRows, accountRows, existingRows }: { pendingRows: TransferRow[]; accountRows: AccountRow[]; existingRows: TransferRow[] },
+    { pendingRows, accountRows, existingRows }: Pick<LockedRows, 'pendingRows' | 'accountRows' | 'existingRows'>,
     now: Date,
   ): Promise<CommandResult[][]> {
     let draft: Draft = {

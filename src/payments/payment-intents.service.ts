@@ -2,13 +2,16 @@ import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { v7 as uuidv7 } from 'uuid';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service.js';
+import { BatchedRead } from '../common/batched-read.js';
 import { Clock } from '../common/clock/clock.js';
 import { CommonError, CommonErrorCode, ErrorKind } from '../common/errors/domain-error.js';
 import { GroupCommitter, type Settled } from '../common/group-commit.js';
+import { transactionOpenedWith, uuidArrayLiteral } from '../common/opened-transaction.js';
+import { IdempotencyKeyTaken, IdempotencyService, type TransactionalKey } from '../common/idempotency/idempotency.service.js';
 import { decodeCursor, type Page, toPage } from '../common/pagination/cursor.js';
 import { merchantOf, type Principal, userOf } from '../common/principal.js';
 import { AppConfig } from '../config/app-config.js';
-import { defaultResolutionId, LedgerService } from '../ledger/ledger.service.js';
+import { defaultResolutionId, type LedgerLocks, LedgerService } from '../ledger/ledger.service.js';
 import type { CommandResult, LedgerCommand } from '../ledger/ledger.types.js';
 import type { OutboxEvent } from '../webhooks/webhook-events.js';
 import { WebhookOutbox } from '../webhooks/webhook-outbox.js';
@@ -24,6 +27,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const CONFIRM_BATCH_LIMIT = 500;
 const BATCH_RETRIES = 3;
 const EXPIRY_BATCH = 100;
+/** Intents one coalesced read takes at most. */
+const READ_BATCH = 500;
 
 export interface NewPaymentIntent {
   readonly amount: bigint;
@@ -40,6 +45,8 @@ interface Confirmation {
   readonly walletAccountId: string;
   readonly merchantAccountId: string;
   readonly feesAccountId: string;
+  /** The request's Idempotency-Key, claimed and completed in the confirmation's own transaction. */
+  readonly key: TransactionalKey | undefined;
   /** The audit event's origin, captured in the request. */
   readonly audit: (intent: PaymentIntent, failure?: string) => ReturnType<typeof auditOf>;
 }
@@ -78,6 +85,11 @@ function visibleTo(intent: PaymentIntent, principal: Principal): boolean {
 export class PaymentIntentsService implements OnApplicationShutdown {
   private readonly logger = new Logger(PaymentIntentsService.name);
   private readonly confirmations: GroupCommitter<Confirmation, PaymentIntent>;
+  /** Intents read in the same turn share one query (not a cache: see BatchedRead). */
+  private readonly intentReads = new BatchedRead<IntentRow>(async (ids) => {
+    const rows: IntentRow[] = await this.dataSource.query('SELECT * FROM payment_intents WHERE id = ANY($1::uuid[])', [ids]);
+    return new Map(rows.map((row) => [row.id, row]));
+  }, READ_BATCH);
 
   constructor(
     private readonly dataSource: DataSource,
@@ -88,6 +100,7 @@ export class PaymentIntentsService implements OnApplicationShutdown {
     private readonly audit: AuditService,
     private readonly clock: Clock,
     private readonly config: AppConfig,
+    private readonly keys: IdempotencyService,
   ) {
     this.confirmations = new GroupCommitter((items) => this.writeConfirmations(items), { maxWeight: CONFIRM_BATCH_LIMIT });
   }
@@ -134,8 +147,9 @@ export class PaymentIntentsService implements OnApplicationShutdown {
 
   /** The intent if `principal` may see it; another merchant's (or another user's) is simply not found. */
   async get(principal: Principal, id: string): Promise<PaymentIntent> {
-    const rows: IntentRow[] = await this.dataSource.query('SELECT * FROM payment_intents WHERE id = $1', [id]);
-    const intent = rows[0] ? intentFromRow(rows[0]) : undefined;
+    if (!UUID.test(id)) throw intentNotFound();
+    const row = await this.intentReads.load(id);
+    const intent = row ? intentFromRow(row) : undefined;
     if (intent === undefined || !visibleTo(intent, principal)) throw intentNotFound();
     return intent;
   }
@@ -153,9 +167,10 @@ export class PaymentIntentsService implements OnApplicationShutdown {
   /**
    * A user confirms (pays) an intent through a mini-program of the intent's merchant. Automatic
    * capture: the wallet pays the merchant and the merchant the fee, linked. Manual: a pending transfer
-   * holds the amount in the wallet until capture, cancel or expiry.
+   * holds the amount in the wallet until capture, cancel or expiry. `key`, when given, is claimed and
+   * its response stored in the transaction that confirms, and marked completed once that commits.
    */
-  async confirm(principal: Principal, id: string): Promise<PaymentIntent> {
+  async confirm(principal: Principal, id: string, key?: TransactionalKey): Promise<PaymentIntent> {
     const userId = userOf(principal);
     const intent = await this.get(principal, id);
     const [walletAccountId, merchantAccountId, feesAccountId] = await Promise.all([
@@ -170,6 +185,7 @@ export class PaymentIntentsService implements OnApplicationShutdown {
       walletAccountId,
       merchantAccountId,
       feesAccountId,
+      key,
       audit: (confirmed, failure) => ({
         ...origin,
         outcome: failure === undefined ? 'success' : 'failure',
@@ -186,33 +202,86 @@ export class PaymentIntentsService implements OnApplicationShutdown {
 
   /**
    * A whole batch of confirmations in one transaction. If it fails as a whole it is tried again, then
-   * each confirmation alone, so that one bad item cannot fail the others.
+   * each confirmation alone, so that one bad item cannot fail the others. An item whose
+   * Idempotency-Key another request turned out to hold is answered IdempotencyKeyTaken and the batch
+   * is done again without it (its change was made, so that transaction was rolled back).
    */
   private async writeConfirmations(items: Confirmation[]): Promise<Settled<PaymentIntent>[]> {
-    for (let attempt = 1; attempt <= BATCH_RETRIES; attempt += 1) {
-      try {
-        return await this.dataSource.transaction((manager) => this.confirmWithin(manager, items));
-      } catch (error) {
-        this.logger.warn({ err: error, attempt, confirmations: items.length }, 'confirmation batch failed');
-        if (items.length === 1 && attempt === BATCH_RETRIES) return [{ ok: false, error }];
-      }
-    }
-    const settled: Settled<PaymentIntent>[] = [];
+    const answers = new Map<Confirmation, Settled<PaymentIntent>>();
+    // The same key twice in one batch: the first one runs, the others are answered as duplicates.
+    const seen = new Set<string>();
     for (const item of items) {
+      if (item.key === undefined) continue;
+      const id = JSON.stringify([item.key.clientId, item.key.key]);
+      if (seen.has(id)) answers.set(item, { ok: false, error: new IdempotencyKeyTaken() });
+      seen.add(id);
+    }
+    const inOrder = () =>
+      items.map((item) => answers.get(item) ?? { ok: false as const, error: new Error('a confirmation was left unanswered') });
+    let pending = items.filter((item) => !answers.has(item));
+    for (let attempt = 1; attempt <= BATCH_RETRIES && pending.length > 0; attempt += 1) {
       try {
-        settled.push(...(await this.dataSource.transaction((manager) => this.confirmWithin(manager, [item]))));
+        const settled = await this.confirmTransaction(pending);
+        pending.forEach((item, index) => answers.set(item, settled[index] ?? { ok: false, error: new Error('no answer') }));
+        return inOrder();
       } catch (error) {
-        settled.push({ ok: false, error });
+        if (error instanceof KeysTaken) {
+          for (const item of pending)
+            if (item.key !== undefined && error.keys.has(item.key)) answers.set(item, { ok: false, error: new IdempotencyKeyTaken() });
+          pending = pending.filter((item) => !answers.has(item));
+          attempt -= 1; // not a failure: each time at least one item leaves the batch
+          continue;
+        }
+        this.logger.warn({ err: error, attempt, confirmations: pending.length }, 'confirmation batch failed');
+        if (pending.length === 1 && attempt === BATCH_RETRIES) {
+          answers.set(pending[0] as Confirmation, { ok: false, error });
+          return inOrder();
+        }
       }
     }
+    for (const item of pending) {
+      try {
+        const [settled] = await this.confirmTransaction([item]);
+        answers.set(item, settled ?? { ok: false, error: new Error('no answer') });
+      } catch (error) {
+        answers.set(item, { ok: false, error: error instanceof KeysTaken ? new IdempotencyKeyTaken() : error });
+      }
+    }
+    return inOrder();
+  }
+
+  /**
+   * One transaction for the confirmations, in as few round trips as the work allows: the first
+   * carries BEGIN, the intents' locks (by id), the ledger's account locks and its read of the
+   * transfer ids the confirmations could write (their ids derive from the intents'); then the ledger's
+   * write and the batch's audit events, the intents' new status, the webhook events, the keys with
+   * their responses, and COMMIT. Intents are locked before accounts, as capture and cancel do. Once
+   * committed, each succeeded item's key is marked completed.
+   */
+  private async confirmTransaction(items: readonly Confirmation[]): Promise<Settled<PaymentIntent>[]> {
+    const ids = [...new Set(items.map((item) => item.intentId))].sort();
+    const locks = this.ledger.lockingStatements({
+      accountIds: items.flatMap((item) => [item.walletAccountId, item.merchantAccountId, item.feesAccountId]),
+      transferIds: ids.flatMap((id) => (['charge', 'fee', 'authorization'] as const).map((purpose) => intentTransferId(id, purpose))),
+    });
+    const settled = await transactionOpenedWith(
+      this.dataSource,
+      [`SELECT * FROM payment_intents WHERE id = ANY(${uuidArrayLiteral(ids)}) ORDER BY id FOR UPDATE`, ...locks.statements],
+      (manager, [intentRows, ...ledgerRows]) =>
+        this.confirmWithin(manager, items, (intentRows?.rows ?? []) as IntentRow[], locks.read(ledgerRows)),
+    );
+    for (const [index, item] of items.entries()) if (settled[index]?.ok === true && item.key !== undefined) item.key.completed = true;
     return settled;
   }
 
-  private async confirmWithin(manager: EntityManager, items: readonly Confirmation[]): Promise<Settled<PaymentIntent>[]> {
-    const ids = [...new Set(items.map((item) => item.intentId))].sort();
-    const rows: IntentRow[] = await manager.query('SELECT * FROM payment_intents WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [ids]);
-    const intents = new Map(rows.map((row) => [row.id, intentFromRow(row)]));
+  private async confirmWithin(
+    manager: EntityManager,
+    items: readonly Confirmation[],
+    rows: readonly IntentRow[],
+    locked: LedgerLocks,
+  ): Promise<Settled<PaymentIntent>[]> {
     const settled: (Settled<PaymentIntent> | undefined)[] = items.map(() => undefined);
+    const intents = new Map(rows.map((row) => [row.id, intentFromRow(row)]));
     const claimed = new Set<string>();
     const planned: {
       index: number;
@@ -290,8 +359,9 @@ export class PaymentIntentsService implements OnApplicationShutdown {
         },
       });
     }
-    const results = await this.ledger.submitGroupsWithin(
+    const results = await this.ledger.submitGroupsLocked(
       manager,
+      locked,
       planned.map((plan) => plan.group),
     );
     const now = this.clock.now();
@@ -361,7 +431,17 @@ export class PaymentIntentsService implements OnApplicationShutdown {
       await this.outbox.enqueue(manager, confirmed.map(intentEvent));
       for (const [position, u] of updates.entries()) settled[u.index] = { ok: true, value: confirmed[position] as PaymentIntent };
     }
-    return settled.map((entry) => entry ?? { ok: false, error: new Error('a confirmation was left without an answer') });
+    const answers = settled.map((entry) => entry ?? { ok: false as const, error: new Error('a confirmation was left without an answer') });
+    // Each succeeded item's key keeps its response (the route's JSON) with the change.
+    const taken = await this.keys.keepWithin(
+      manager,
+      items.flatMap((item, index) => {
+        const answer = answers[index];
+        return item.key !== undefined && answer?.ok === true ? [{ key: item.key, body: intentJson(answer.value) }] : [];
+      }),
+    );
+    if (taken.length > 0) throw new KeysTaken(new Set(taken));
+    return answers;
   }
 
   /**
@@ -566,6 +646,13 @@ export class PaymentIntentsService implements OnApplicationShutdown {
   private one(rows: IntentRow[]): IntentRow {
     if (rows.length !== 1 || rows[0] === undefined) throw new Error(`payment intent: expected one row, got ${rows.length}`);
     return rows[0];
+  }
+}
+
+/** Keys that other requests hold, found when keeping the responses: the transaction must be rolled back. */
+class KeysTaken extends Error {
+  constructor(readonly keys: ReadonlySet<TransactionalKey>) {
+    super(`${keys.size} idempotency keys are held by other requests`);
   }
 }
 

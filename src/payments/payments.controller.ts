@@ -1,6 +1,8 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Idempotent } from '../common/idempotency/idempotency.decorator.js';
+import { KeyToClaim } from '../common/idempotency/idempotency.interceptor.js';
+import type { TransactionalKey } from '../common/idempotency/idempotency.service.js';
 import { parseAmountMinor } from '../common/money/money.js';
 import { PageQuery } from '../common/pagination/cursor.js';
 import { merchantOf, Principal, userOf } from '../common/principal.js';
@@ -64,13 +66,14 @@ export class PaymentIntentsController {
   @Post(':id/confirm')
   @UserScopes('payments:pay')
   @HttpCode(200)
-  @Idempotent({ required: true })
+  // The key is claimed and its response kept in the confirmation's own (group-committed) transaction.
+  @Idempotent({ required: true, claimedInTransaction: true })
   @ApiOperation({
     summary: 'Pay a payment intent from the wallet',
     description: 'Automatic capture: paid at once (`succeeded`). Manual: the amount is held (`requires_capture`).',
   })
-  async confirm(@Param() params: IdParam, @Principal() principal: Principal) {
-    return intentJson(await this.intents.confirm(principal, params.id));
+  async confirm(@Param() params: IdParam, @Principal() principal: Principal, @KeyToClaim() key: TransactionalKey | undefined) {
+    return intentJson(await this.intents.confirm(principal, params.id, key));
   }
 
   @Post(':id/capture')

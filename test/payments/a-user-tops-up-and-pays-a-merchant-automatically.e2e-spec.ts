@@ -117,6 +117,54 @@ describe('a user tops up and pays a merchant with automatic capture', () => {
     expect(await walletOf(t, bob.token)).toMatchObject({ balanceMinor: '99000' });
   });
 
+  it('runs a confirm once for a key sent twice at the same moment: the other answer replays it', async () => {
+    await topUp(t, bob.token, '1000');
+    const intent = await createIntent(t, shop.token, { amountMinor: 100 });
+    const before = await walletOf(t, bob.token);
+    const key = uuidv7();
+    const responses = await Promise.all(
+      Array.from({ length: 6 }, () => postOnce(t, `/v1/payment-intents/${intent.id}/confirm`, bob.token, {}, key)),
+    );
+    expect(responses.map((response) => response.status)).toEqual(responses.map(() => 200));
+    expect(responses.filter((response) => response.headers['idempotent-replayed'] === undefined)).toHaveLength(1);
+    for (const response of responses) expect(response.body).toEqual(responses[0]?.body);
+    expect(BigInt(before.balanceMinor) - BigInt((await walletOf(t, bob.token)).balanceMinor)).toBe(100n);
+    // The same key for another intent is another request.
+    const other = await createIntent(t, shop.token, { amountMinor: 100 });
+    expectProblem(await postOnce(t, `/v1/payment-intents/${other.id}/confirm`, bob.token, {}, key), 422, 'IDEMPOTENCY_KEY_REUSED');
+  });
+
+  it('keeps the response of a confirm in the transaction that pays: if keeping it fails, nothing is paid', async () => {
+    await topUp(t, bob.token, '1000');
+    const intent = await createIntent(t, shop.token, { amountMinor: 10 });
+    await t.dataSource.query(
+      `CREATE FUNCTION test_refuse_completion() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'simulated failure'; END $$`,
+    );
+    await t.dataSource.query(
+      `CREATE TRIGGER test_refuse_completion BEFORE INSERT OR UPDATE ON idempotency_keys FOR EACH ROW
+         WHEN (NEW.state = 'completed') EXECUTE FUNCTION test_refuse_completion()`,
+    );
+    try {
+      const failed = await postOnce(t, `/v1/payment-intents/${intent.id}/confirm`, bob.token, {}, 'completion-key');
+      expect(failed.status).toBe(500);
+      const transfers: unknown[] = await t.dataSource.query('SELECT id FROM ledger_transfers WHERE id = $1', [
+        intentTransferId(intent.id, 'charge'),
+      ]);
+      expect(transfers).toEqual([]);
+      expect((await t.http().get(`/v1/payment-intents/${intent.id}`).set(bearer(shop.token))).body.status).toBe('requires_confirmation');
+      expect(await t.dataSource.query(`SELECT 1 FROM idempotency_keys WHERE key = 'completion-key'`)).toEqual([]);
+    } finally {
+      await t.dataSource.query('DROP TRIGGER test_refuse_completion ON idempotency_keys');
+      await t.dataSource.query('DROP FUNCTION test_refuse_completion()');
+    }
+    const paid = await postOnce(t, `/v1/payment-intents/${intent.id}/confirm`, bob.token, {}, 'completion-key');
+    expect(paid.status).toBe(200);
+    const [stored]: { state: string; response_status: number; response_body: unknown }[] = await t.dataSource.query(
+      `SELECT state, response_status, response_body FROM idempotency_keys WHERE key = 'completion-key'`,
+    );
+    expect(stored).toEqual({ state: 'completed', response_status: 200, response_body: paid.body });
+  });
+
   it('pays many intents concurrently, each exactly once', async () => {
     const intents = await Promise.all(Array.from({ length: 20 }, (_, index) => createIntent(t, shop.token, { amountMinor: 100 + index })));
     const before = await merchantBalance(t, shop.token);

@@ -12,6 +12,7 @@ export const Idempotent = (options: IdempotentOptions = {}): MethodDecorator =>
     SetMetadata(IDEMPOTENT_METADATA, {
       required: options.required ?? true,
       withheldOnReplay: options.withheldOnReplay ?? [],
+      claimedInTransaction: options.claimedInTransaction ?? false,
     } satisfies IdempotentOptions),
     UseInterceptors(IdempotencyInterceptor),
   );

@@ -1,4 +1,4 @@
-import { type CallHandler, type ExecutionContext, Injectable, type NestInterceptor } from '@nestjs/common';
+import { type CallHandler, createParamDecorator, type ExecutionContext, Injectable, Logger, type NestInterceptor } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { from, type Observable, of } from 'rxjs';
@@ -8,7 +8,32 @@ import { PROBLEM_CONTENT_TYPE, problemFromException } from '../errors/problem-de
 import { requestInstance } from '../errors/problem-details.filter.js';
 import '../principal.js';
 import { IDEMPOTENT_METADATA, type IdempotentOptions } from './idempotency.metadata.js';
-import { IdempotencyService } from './idempotency.service.js';
+import {
+  type Claim,
+  IdempotencyKeyTaken,
+  IdempotencyService,
+  inProgress,
+  TransactionalKey,
+  withholdFields,
+} from './idempotency.service.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set on routes with `claimedInTransaction` when the handler is to claim the key itself. */
+    transactionalKey?: TransactionalKey;
+  }
+}
+
+/**
+ * `@KeyToClaim() key: TransactionalKey | undefined` in the handler of an `@Idempotent({ claimedInTransaction: true })`
+ * route: the key to claim and complete inside the handler's transaction, or undefined when there is
+ * none to claim there (no key sent, or a stale key taken over the usual way: the interceptor keeps
+ * the response then).
+ */
+export const KeyToClaim = createParamDecorator(
+  (_data: unknown, context: ExecutionContext): TransactionalKey | undefined =>
+    context.switchToHttp().getRequest<FastifyRequest>().transactionalKey,
+);
 
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
 const REPLAYED_HEADER = 'idempotent-replayed';
@@ -29,6 +54,8 @@ function keyScope(request: FastifyRequest): string {
  */
 @Injectable()
 export class IdempotencyInterceptor implements NestInterceptor {
+  private readonly logger = new Logger(IdempotencyInterceptor.name);
+
   constructor(
     private readonly reflector: Reflector,
     private readonly keys: IdempotencyService,
@@ -53,11 +80,45 @@ export class IdempotencyInterceptor implements NestInterceptor {
     }
     const identity = { clientId: keyScope(request), key };
     const instance = requestInstance(request);
-    const claim = await this.keys.claim({ ...identity, method: request.method, path: instance, body: request.body });
-    if (claim.kind === 'replay') {
-      void reply.status(claim.status).header(REPLAYED_HEADER, 'true');
-      if (claim.status >= 400) void reply.header('content-type', PROBLEM_CONTENT_TYPE);
-      return of(claim.body);
+    const idempotent = { ...identity, method: request.method, path: instance, body: request.body };
+    const claim = options.claimedInTransaction
+      ? await this.keys.begin(idempotent, reply.statusCode, options.withheldOnReplay ?? [])
+      : await this.keys.claim(idempotent);
+    if (claim.kind === 'replay') return of(this.replay(reply, claim));
+    if (claim.kind === 'in_transaction') {
+      request.transactionalKey = claim.key;
+      return next.handle().pipe(
+        mergeMap((body: unknown) =>
+          from(
+            (async () => {
+              if (!claim.key.completed) {
+                // The handler should have stored it with its change; keep it now rather than lose it.
+                this.logger.error({ path: instance }, 'a route that claims its key in its transaction did not complete it');
+                await this.keys.keep(claim.key, reply.statusCode, body === undefined ? null : JSON.parse(JSON.stringify(body)));
+              }
+              return body;
+            })(),
+          ),
+        ),
+        catchError((error: unknown) =>
+          from(
+            (async () => {
+              // A request that never started keeps nothing, as on any route.
+              if (problemFromException(error, instance).body.code === CommonErrorCode.ValidationFailed) throw error;
+              // Nothing was kept for this request. Claim the key now: a request with the same key may
+              // have committed meanwhile (this one then failed because that one ran, or was told so):
+              // its outcome is the answer, as a retry would get it.
+              const settled = await this.keys.claim(idempotent);
+              if (settled.kind === 'replay') return this.replay(reply, settled);
+              const problem = error instanceof IdempotencyKeyTaken ? inProgress() : error;
+              const { body: kept } = problemFromException(problem, instance);
+              if (keepsNothing(kept)) await this.keys.release(identity, settled.lockedAt);
+              else await this.keys.complete(identity, settled.lockedAt, kept.status, kept);
+              throw problem;
+            })(),
+          ),
+        ),
+      );
     }
     return next.handle().pipe(
       mergeMap((body: unknown) =>
@@ -77,11 +138,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
         from(
           (async () => {
             const problem = problemFromException(error, instance);
-            if (
-              problem.body.status >= 500 ||
-              TRANSIENT_STATUSES.has(problem.body.status) ||
-              problem.body.code === CommonErrorCode.ValidationFailed
-            ) {
+            if (keepsNothing(problem.body)) {
               await this.keys.release(identity, claim.lockedAt);
             } else {
               await this.keys.complete(identity, claim.lockedAt, problem.body.status, problem.body);
@@ -92,12 +149,15 @@ export class IdempotencyInterceptor implements NestInterceptor {
       ),
     );
   }
+
+  private replay(reply: FastifyReply, claim: Extract<Claim, { kind: 'replay' }>): unknown {
+    void reply.status(claim.status).header(REPLAYED_HEADER, 'true');
+    if (claim.status >= 400) void reply.header('content-type', PROBLEM_CONTENT_TYPE);
+    return claim.body;
+  }
 }
 
-/** `body` with each of `fields` (top-level) set to null, when it is a JSON object that has them. */
-function withholdFields(body: unknown, fields: readonly string[]): unknown {
-  if (fields.length === 0 || typeof body !== 'object' || body === null || Array.isArray(body)) return body;
-  const kept: Record<string, unknown> = { ...(body as Record<string, unknown>) };
-  for (const field of fields) if (field in kept) kept[field] = null;
-  return kept;
+/** A failure a retry may fix, or a request that never started: its key is not kept. */
+function keepsNothing(problem: { status: number; code?: string }): boolean {
+  return problem.status >= 500 || TRANSIENT_STATUSES.has(problem.status) || problem.code === CommonErrorCode.ValidationFailed;
 }

@@ -9,4 +9,12 @@ export interface IdempotentOptions {
    * the keys' lifetime, nor be handed out again to whoever repeats the request.
    */
   readonly withheldOnReplay?: readonly string[];
+  /**
+   * The handler writes the key, with its response, inside the transaction that makes its change
+   * (`@KeyToClaim()`, IdempotencyService.keepWithin): no separate commit before and after the
+   * change, and no key left "in progress" behind a change that committed. A
+   * duplicate sent while the first runs is answered with the first one's outcome once it commits
+   * (or 409 if it kept nothing), rather than 409 at once. For hot routes that batch their writes.
+   */
+  readonly claimedInTransaction?: boolean;
 }

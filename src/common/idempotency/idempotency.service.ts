@@ -1,7 +1,8 @@
 import { createHmac, hkdfSync } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import { AppConfig } from '../../config/app-config.js';
+import { BatchedRead } from '../batched-read.js';
 import { canonicalJson } from '../canonical-json.js';
 import { Clock } from '../clock/clock.js';
 import { CommonError, CommonErrorCode, ErrorKind } from '../errors/domain-error.js';
@@ -18,6 +19,43 @@ export interface IdempotentRequest {
 export type Claim =
   { readonly kind: 'proceed'; readonly lockedAt: Date } | { readonly kind: 'replay'; readonly status: number; readonly body: unknown };
 
+/**
+ * A key that no stored request held when the request arrived, to be written by the handler inside
+ * the very transaction that makes its change (`@Idempotent({ claimedInTransaction: true })`):
+ * `keepWithin` inserts it there with the response, so the change and the kept response commit
+ * together or not at all (no separate commit before and after, and a crash can never leave a done
+ * change behind a key "in progress"). `completed` is set by the handler once that transaction has
+ * committed. A request that fails keeps its refusal (or nothing) the usual way, through `keep`.
+ */
+export class TransactionalKey {
+  completed = false;
+
+  constructor(
+    readonly clientId: string,
+    readonly key: string,
+    readonly requestHash: string,
+    readonly method: string,
+    readonly path: string,
+    readonly lockedAt: Date,
+    readonly expiresAt: Date,
+    /** The status the response will have if the handler succeeds (the route's). */
+    readonly responseStatus: number,
+    /** Top-level response fields kept as null (IdempotentOptions.withheldOnReplay). */
+    readonly withheldOnReplay: readonly string[],
+  ) {}
+}
+
+/**
+ * Thrown by a handler for a TransactionalKey that another request holds (a duplicate that ran at the
+ * same time, here or on another instance): nothing was done for this one; the interceptor answers
+ * with the other request's stored outcome, as a retry would get it.
+ */
+export class IdempotencyKeyTaken extends Error {
+  constructor() {
+    super('the idempotency key was claimed by another request first');
+  }
+}
+
 interface StoredKey {
   request_hash: string;
   state: 'in_progress' | 'completed';
@@ -30,6 +68,8 @@ interface StoredKey {
 const WELL_FORMED_KEY = /^[\x21-\x7e]{1,255}$/;
 const PURGE_BATCH_SIZE = 1000;
 const MAX_STORED_BODY_BYTES = 1_048_576;
+/** Keys one coalesced look-up reads at most. */
+const LOOKUP_BATCH_SIZE = 500;
 
 /**
  * Stores idempotency keys in `idempotency_keys`. Races are settled by the primary key: of two
@@ -43,6 +83,17 @@ export class IdempotencyService {
    * from the blind-index key (HKDF, its own label), so there is no further secret to manage.
    */
   private readonly fingerprintKey: Buffer;
+
+  /** Look-ups of keys asked for in the same turn share one query (not a cache: see BatchedRead). */
+  private readonly storedKeys = new BatchedRead<StoredKey>(async (ids) => {
+    const pairs = ids.map((id) => JSON.parse(id) as [string, string]);
+    const rows: (StoredKey & { client_id: string; key: string })[] = await this.dataSource.query(
+      `SELECT client_id, key, request_hash, state, locked_at, response_status, response_body, expires_at
+         FROM idempotency_keys WHERE (client_id, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
+      [pairs.map(([clientId]) => clientId), pairs.map(([, key]) => key)],
+    );
+    return new Map(rows.map((row) => [JSON.stringify([row.client_id, row.key]), row]));
+  }, LOOKUP_BATCH_SIZE);
 
   constructor(
     private readonly dataSource: DataSource,
@@ -74,7 +125,6 @@ export class IdempotencyService {
     IdempotencyService.assertWellFormed(request.key);
     const requestHash = this.requestHash(request);
     const now = this.clock.now();
-    const expiresAt = new Date(now.getTime() + this.config.idempotency.ttlHours * 3_600_000);
     // Two attempts: the second only after removing an expired key that the purger has not reached yet.
     for (let attempt = 0; attempt < 2; attempt += 1) {
       const inserted: unknown[] = await this.dataSource.query(
@@ -82,7 +132,7 @@ export class IdempotencyService {
          VALUES ($1, $2, $3, $4, $5, 'in_progress', $6, $6, $7)
          ON CONFLICT (client_id, key) DO NOTHING
          RETURNING 1`,
-        [request.clientId, request.key, requestHash, request.method, request.path.slice(0, 2048), now, expiresAt],
+        [request.clientId, request.key, requestHash, request.method, request.path.slice(0, 2048), now, this.expiresAt(now)],
       );
       if (inserted.length === 1) return { kind: 'proceed', lockedAt: now };
 
@@ -93,33 +143,134 @@ export class IdempotencyService {
       );
       const stored = rows[0];
       if (stored === undefined) continue; // purged between the two statements: insert again
-      if (stored.expires_at.getTime() <= now.getTime()) {
-        await this.dataSource.query('DELETE FROM idempotency_keys WHERE client_id = $1 AND key = $2 AND expires_at <= $3', [
-          request.clientId,
-          request.key,
-          now,
-        ]);
-        continue;
-      }
-      if (stored.request_hash !== requestHash) {
-        throw new CommonError(
-          ErrorKind.Unprocessable,
-          CommonErrorCode.IdempotencyKeyReused,
-          'This Idempotency-Key was already used with a different request; use a new key for a new request.',
-        );
-      }
-      if (stored.state === 'completed') {
-        if (stored.response_status === null) throw new Error('a completed idempotency key has no response');
-        return { kind: 'replay', status: stored.response_status, body: stored.response_body };
-      }
-      return this.takeOverIfStale(request, stored, now);
+      const settled = await this.settleStored(request, stored, requestHash, now);
+      if (settled !== 'expired') return settled;
     }
-    throw new CommonError(
-      ErrorKind.Conflict,
-      CommonErrorCode.IdempotencyRequestInProgress,
-      'A request with this Idempotency-Key is in progress; retry later.',
-      { retryAfterSeconds: 1 },
+    throw inProgress();
+  }
+
+  /**
+   * For a route whose handler claims the key in its own transaction: the stored outcome when a
+   * request already holds the key (replay, 422, 409, or a stale key taken over: then `proceed` as in
+   * `claim`), otherwise a TransactionalKey for the handler. Only a read: concurrent look-ups share one
+   * query, and nothing is written until the handler's transaction.
+   */
+  async begin(
+    request: IdempotentRequest,
+    responseStatus: number,
+    withheldOnReplay: readonly string[],
+  ): Promise<Claim | { readonly kind: 'in_transaction'; readonly key: TransactionalKey }> {
+    IdempotencyService.assertWellFormed(request.key);
+    const requestHash = this.requestHash(request);
+    const now = this.clock.now();
+    const stored = await this.storedKeys.load(JSON.stringify([request.clientId, request.key]));
+    if (stored !== undefined) {
+      const settled = await this.settleStored(request, stored, requestHash, now);
+      if (settled !== 'expired') return settled;
+    }
+    const key = new TransactionalKey(
+      request.clientId,
+      request.key,
+      requestHash,
+      request.method,
+      request.path.slice(0, 2048),
+      now,
+      this.expiresAt(now),
+      responseStatus,
+      withheldOnReplay,
     );
+    return { kind: 'in_transaction', key };
+  }
+
+  /**
+   * Inserts the keys, completed with their responses, inside the caller's transaction (in one order,
+   * so that two transactions inserting overlapping keys cannot deadlock over them): the change and the
+   * response a retry will replay commit together. Returns the keys another request holds (a committed
+   * one, or one in flight whose commit this insert waited for): nothing was inserted for those, and as
+   * their changes were made in this transaction, the caller must roll it back and do it again without
+   * them (IdempotencyKeyTaken for theirs). Each key must appear once.
+   */
+  async keepWithin(manager: EntityManager, completions: readonly { key: TransactionalKey; body: unknown }[]): Promise<TransactionalKey[]> {
+    if (completions.length === 0) return [];
+    const sorted = [...completions].sort((a, b) => compare(a.key.clientId, b.key.clientId) || compare(a.key.key, b.key.key));
+    const ids = sorted.map(({ key }) => JSON.stringify([key.clientId, key.key]));
+    if (new Set(ids).size !== ids.length) throw new Error('idempotency keys: the same key twice in one transaction');
+    const bodies = sorted.map(({ key, body }) => {
+      const json = JSON.stringify(withholdFields(body === undefined ? null : body, key.withheldOnReplay));
+      if (Buffer.byteLength(json) > MAX_STORED_BODY_BYTES) throw new Error('response too large to keep for idempotent replay');
+      return json;
+    });
+    const column = <T>(of: (key: TransactionalKey) => T): T[] => sorted.map(({ key }) => of(key));
+    const rows: { client_id: string; key: string }[] = await manager.query(
+      `INSERT INTO idempotency_keys (client_id, key, request_hash, method, path, state, locked_at, response_status, response_body,
+                                     created_at, completed_at, expires_at)
+       SELECT x.client_id, x.key, x.request_hash, x.method, x.path, 'completed', NULL, x.status, x.body::jsonb, x.created_at, $10, x.expires_at
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::timestamptz[], $9::timestamptz[])
+              WITH ORDINALITY AS x(client_id, key, request_hash, method, path, status, body, created_at, expires_at, position)
+        ORDER BY x.position
+       ON CONFLICT (client_id, key) DO NOTHING
+       RETURNING client_id, key`,
+      [
+        column((key) => key.clientId),
+        column((key) => key.key),
+        column((key) => key.requestHash),
+        column((key) => key.method),
+        column((key) => key.path),
+        column((key) => key.responseStatus),
+        bodies,
+        column((key) => key.lockedAt),
+        column((key) => key.expiresAt),
+        this.clock.now(),
+      ],
+    );
+    const inserted = new Set(rows.map((row) => JSON.stringify([row.client_id, row.key])));
+    return sorted.filter((_, index) => !inserted.has(ids[index] as string)).map(({ key }) => key);
+  }
+
+  /**
+   * Keeps the final answer of a TransactionalKey's request that the handler did not complete (it
+   * failed before, or outside, its transaction): as `complete`, but the row is new. A request that
+   * took the key meanwhile keeps its own.
+   */
+  async keep(key: TransactionalKey, status: number, body: unknown): Promise<void> {
+    const json = JSON.stringify(withholdFields(body ?? null, key.withheldOnReplay));
+    if (Buffer.byteLength(json) > MAX_STORED_BODY_BYTES) throw new Error('response too large to keep for idempotent replay');
+    const now = this.clock.now();
+    await this.dataSource.query(
+      `INSERT INTO idempotency_keys (client_id, key, request_hash, method, path, state, locked_at, response_status, response_body,
+                                     created_at, completed_at, expires_at)
+       VALUES ($1, $2, $3, $4, $5, 'completed', NULL, $6, $7::jsonb, $8, $9, $10)
+       ON CONFLICT (client_id, key) DO NOTHING`,
+      [key.clientId, key.key, key.requestHash, key.method, key.path, status, json, key.lockedAt, now, key.expiresAt],
+    );
+  }
+
+  private expiresAt(now: Date): Date {
+    return new Date(now.getTime() + this.config.idempotency.ttlHours * 3_600_000);
+  }
+
+  /** The answer for a request whose key is stored; 'expired' once an expired key is removed (the caller claims it anew). */
+  private async settleStored(request: IdempotentRequest, stored: StoredKey, requestHash: string, now: Date): Promise<Claim | 'expired'> {
+    if (stored.expires_at.getTime() <= now.getTime()) {
+      await this.dataSource.query('DELETE FROM idempotency_keys WHERE client_id = $1 AND key = $2 AND expires_at <= $3', [
+        request.clientId,
+        request.key,
+        now,
+      ]);
+      return 'expired';
+    }
+    if (stored.request_hash !== requestHash) {
+      throw new CommonError(
+        ErrorKind.Unprocessable,
+        CommonErrorCode.IdempotencyKeyReused,
+        'This Idempotency-Key was already used with a different request; use a new key for a new request.',
+      );
+    }
+    if (stored.state === 'completed') {
+      if (stored.response_status === null) throw new Error('a completed idempotency key has no response');
+      return { kind: 'replay', status: stored.response_status, body: stored.response_body };
+    }
+    return this.takeOverIfStale(request, stored, now);
   }
 
   /** A first attempt that stopped (its process died) leaves its key in progress; after the lock timeout a retry may run. */
@@ -135,14 +286,7 @@ export class IdempotencyService {
       // pg returns [rows, count] for UPDATE ... RETURNING through TypeORM's query(); normalise.
       if (affected(taken) === 1) return { kind: 'proceed', lockedAt: now };
     }
-    throw new CommonError(
-      ErrorKind.Conflict,
-      CommonErrorCode.IdempotencyRequestInProgress,
-      'A request with this Idempotency-Key is in progress; retry later.',
-      {
-        retryAfterSeconds: 1,
-      },
-    );
+    throw inProgress();
   }
 
   /** Stores the response of the attempt that holds the key, so that retries replay it. */
@@ -179,6 +323,28 @@ export class IdempotencyService {
       if (count < PURGE_BATCH_SIZE) return purged;
     }
   }
+}
+
+/** 409: the key's first request is still running (or died less than the lock timeout ago). */
+export function inProgress(): CommonError {
+  return new CommonError(
+    ErrorKind.Conflict,
+    CommonErrorCode.IdempotencyRequestInProgress,
+    'A request with this Idempotency-Key is in progress; retry later.',
+    { retryAfterSeconds: 1 },
+  );
+}
+
+/** `body` with each of `fields` (top-level) set to null, when it is a JSON object that has them. */
+export function withholdFields(body: unknown, fields: readonly string[]): unknown {
+  if (fields.length === 0 || typeof body !== 'object' || body === null || Array.isArray(body)) return body;
+  const kept: Record<string, unknown> = { ...(body as Record<string, unknown>) };
+  for (const field of fields) if (field in kept) kept[field] = null;
+  return kept;
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** TypeORM's postgres query() returns `[rows, affectedCount]` for UPDATE and DELETE. */

@@ -1,0 +1,55 @@
+import type { DataSource, EntityManager } from 'typeorm';
+
+/** The answer to one statement of a multi-statement query (PostgreSQL's simple protocol), as `pg` gives it. */
+export interface StatementResult {
+  readonly command: string;
+  readonly rows: unknown[];
+}
+
+/** The part of a `pg` client used here: a query of several statements answers with one result a statement. */
+interface RawClient {
+  query(text: string): Promise<StatementResult | StatementResult[]>;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * `'{a,b}'::uuid[]`, for ids that go into the text of an opening statement (which takes no parameters).
+ * Only strict lower-case UUIDs may: anything else is refused here, as this text goes into SQL.
+ */
+export function uuidArrayLiteral(ids: readonly string[]): string {
+  for (const id of ids) if (!UUID.test(id)) throw new Error('only lower-case UUIDs may be inlined into SQL');
+  return `'{${ids.join(',')}}'::uuid[]`;
+}
+
+/**
+ * A transaction whose first round trip to the database carries `BEGIN` and the caller's opening
+ * statements (its row locks and reads, as SQL text without parameters), answered together: a hot
+ * path saves one round trip a statement. Each statement still runs on its own, in order, with its own
+ * snapshot (READ COMMITTED), so a read placed after a lock sees what was committed before the lock was
+ * granted, exactly as if they were sent one by one. `work` gets the results (one a statement, in
+ * order) and the transaction's manager for the rest; then COMMIT, checked; anything thrown rolls back.
+ */
+export async function transactionOpenedWith<T>(
+  dataSource: DataSource,
+  opening: readonly string[],
+  work: (manager: EntityManager, results: readonly StatementResult[]) => Promise<T>,
+): Promise<T> {
+  const runner = dataSource.createQueryRunner();
+  const client = (await runner.connect()) as RawClient;
+  try {
+    const answer = await client.query(['BEGIN', ...opening].join(';\n'));
+    const results = Array.isArray(answer) ? answer : [answer];
+    if (results.length !== opening.length + 1) throw new Error(`expected ${opening.length + 1} results, got ${results.length}`);
+    const outcome = await work(runner.manager, results.slice(1));
+    const committed = await client.query('COMMIT');
+    // PostgreSQL answers COMMIT of a failed transaction with ROLLBACK, not an error.
+    if (Array.isArray(committed) || committed.command !== 'COMMIT') throw new Error('the transaction was rolled back at COMMIT');
+    return outcome;
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    await runner.release();
+  }
+}
