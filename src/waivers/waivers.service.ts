@@ -172,11 +172,31 @@ const toDecision = (row: DecisionRow): WaiverDecision => ({
   expiresAt: row.expires_at,
 });
 
-/** A decision on its way to the database, as its row (JSON) and its audit event. */
+/** A decision on its way to the database, with its audit event. */
 interface PendingDecision {
-  readonly record: { readonly id: string } & Record<string, unknown>;
+  readonly decision: WaiverDecision;
   readonly event: AuditEventInput;
 }
+
+/** A decision as a `waiver_decisions` row, for json_populate_recordset (ids and times as text). */
+const recordOf = (decision: WaiverDecision): Record<keyof DecisionRow, unknown> => ({
+  id: decision.id,
+  policy_id: decision.policyId,
+  policy_version: decision.policyVersion,
+  merchant_id: decision.merchantId,
+  user_id: decision.userId,
+  client_id: decision.clientId,
+  outcome: decision.outcome,
+  waive_percent: decision.waivePercent,
+  deposit_minor: decision.depositMinor.toString(),
+  waived_minor: decision.waivedMinor.toString(),
+  deposit_due_minor: decision.depositDueMinor.toString(),
+  currency: decision.currency,
+  facts: factsToJson(decision.facts),
+  reasons: decision.reasons,
+  created_at: decision.createdAt.toISOString(),
+  expires_at: decision.expiresAt.toISOString(),
+});
 
 const DECISION_BATCH_LIMIT = 256;
 /** The most keys one batched read of policies asks for. */
@@ -252,7 +272,7 @@ function termsFrom(input: PolicyVersionInput): Omit<PolicyVersion, 'policyId' | 
 export class WaiversService implements OnApplicationShutdown {
   /** Versions never change: cached by `policyId:version` once read. */
   private readonly versions = new Map<string, PolicyVersion>();
-  private readonly decisionWriter = new GroupCommitter<PendingDecision, DecisionRow>((items) => this.writeDecisions(items), {
+  private readonly decisionWriter = new GroupCommitter<PendingDecision, WaiverDecision>((items) => this.writeDecisions(items), {
     maxWeight: DECISION_BATCH_LIMIT,
   });
 
@@ -419,25 +439,26 @@ export class WaiversService implements OnApplicationShutdown {
     const now = this.clock.now();
     const id = uuidv7();
     const context = currentRequestContext();
-    const row = await this.decisionWriter.submit({
-      record: {
-        id,
-        policy_id: policy.id,
-        policy_version: terms.version,
-        merchant_id: policy.merchantId,
-        user_id: userId,
-        client_id: principal.clientId,
-        outcome: decision.outcome,
-        waive_percent: decision.waivePercent,
-        deposit_minor: terms.depositMinor.toString(),
-        waived_minor: decision.waivedMinor.toString(),
-        deposit_due_minor: decision.depositDueMinor.toString(),
-        currency: terms.currency,
-        facts: factsToJson(facts),
-        reasons: decision.reasons,
-        created_at: now.toISOString(),
-        expires_at: new Date(now.getTime() + terms.decisionTtlSeconds * 1000).toISOString(),
-      },
+    const made: WaiverDecision = {
+      id,
+      policyId: policy.id,
+      policyVersion: terms.version,
+      merchantId: policy.merchantId,
+      userId,
+      clientId: principal.clientId,
+      outcome: decision.outcome,
+      waivePercent: decision.waivePercent,
+      depositMinor: terms.depositMinor,
+      waivedMinor: decision.waivedMinor,
+      depositDueMinor: decision.depositDueMinor,
+      currency: terms.currency,
+      facts,
+      reasons: decision.reasons,
+      createdAt: now,
+      expiresAt: new Date(now.getTime() + terms.decisionTtlSeconds * 1000),
+    };
+    return this.decisionWriter.submit({
+      decision: made,
       // Written later, in the batch's transaction: where the request came from is taken now.
       event: {
         actor: principal,
@@ -452,28 +473,29 @@ export class WaiversService implements OnApplicationShutdown {
         userAgent: context?.userAgent ?? null,
       },
     });
-    return toDecision(row);
   }
 
   /**
    * Writes a batch of decisions and their audit events in one transaction (one statement each): many
-   * concurrent decisions share one commit instead of paying one each.
+   * concurrent decisions share one commit instead of paying one each. The answer is the decision as
+   * written (every column comes from it), so only the ids are read back, to check each was written.
    */
-  private async writeDecisions(items: readonly PendingDecision[]): Promise<Settled<DecisionRow>[]> {
+  private async writeDecisions(items: readonly PendingDecision[]): Promise<Settled<WaiverDecision>[]> {
     return this.dataSource.transaction(async (manager) => {
       const rows = (await manager.query(
-        'INSERT INTO waiver_decisions SELECT * FROM json_populate_recordset(NULL::waiver_decisions, $1) RETURNING *',
-        [JSON.stringify(items.map((item) => item.record))],
-      )) as DecisionRow[];
+        'INSERT INTO waiver_decisions SELECT * FROM json_populate_recordset(NULL::waiver_decisions, $1) RETURNING id',
+        [JSON.stringify(items.map((item) => recordOf(item.decision)))],
+      )) as { id: string }[];
       await this.audit.recordAll(
         items.map((item) => item.event),
         manager,
       );
-      const byId = new Map(rows.map((row) => [row.id, row]));
-      return items.map((item): Settled<DecisionRow> => {
-        const row = byId.get(item.record.id);
-        return row === undefined ? { ok: false, error: new Error('waiver decision: not written') } : { ok: true, value: row };
-      });
+      const written = new Set(rows.map((row) => row.id));
+      return items.map((item): Settled<WaiverDecision> =>
+        written.has(item.decision.id)
+          ? { ok: true, value: item.decision }
+          : { ok: false, error: new Error('waiver decision: not written') },
+      );
     });
   }
 

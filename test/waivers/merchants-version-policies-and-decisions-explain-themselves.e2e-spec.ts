@@ -220,6 +220,12 @@ describe('merchants version their waiver policies, and decisions explain themsel
       reasons: stored.reasons,
     });
     expect(stored.facts).toMatchObject({ score: 700, identity: 'verified', activeAgreements: 0, creditReportId: expect.any(String) });
+    // The answer is the decision as stored.
+    const readBack = await t
+      .http()
+      .get(`/v1/waivers/decisions/${made.body.id as string}`)
+      .set('authorization', `Bearer ${user.token}`);
+    expect(readBack.body).toEqual(made.body);
     const [event] = await t.dataSource.query(
       `SELECT action, purpose, resource_id, details FROM audit_events WHERE action = 'waiver.decision.made' AND resource_id = $1`,
       [made.body.id],
