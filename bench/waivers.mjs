@@ -11,6 +11,8 @@
 //
 // After the run the stored decisions and their `waiver.decision.made` audit events are counted: each
 // must equal the number of 2xx answers (warm-up included).
+// It also prints the CPU a decision took in the service and in its PostgreSQL backends (from /proc, so
+// on Linux with the server on this machine): on a shared machine a steadier figure than throughput.
 //
 //   node bench/run.mjs --only waivers          (after npm run build)
 // Settings: BENCH_WAIVERS_USERS (64), BENCH_WAIVERS_POOL_SIZE (the service's DATABASE_POOL_SIZE; its
@@ -18,6 +20,7 @@
 // `--cpu-prof --cpu-prof-dir=/tmp/prof`; NODE_OPTIONS refuses --cpu-prof),
 // BENCH_DURATION_SECONDS (10), BENCH_WARMUP_SECONDS (2), BENCH_ADMIN_DATABASE_URL.
 import { randomBytes, randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import pg from 'pg';
 import {
   createBenchDatabase,
@@ -75,6 +78,45 @@ export function residentIdNumber(index) {
   for (let position = 0; position < 17; position += 1) sum += Number(first17[position]) * ID_WEIGHTS[position];
   return `${first17}${ID_CHECK_CHARACTERS[sum % 11]}`;
 }
+
+/** CPU seconds (user + system) a process has used, from /proc; undefined where there is no /proc. */
+function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU seconds used by the PostgreSQL backends connected to `databaseName` (the server on this machine). */
+function backendCpuSeconds(databaseName) {
+  let total = 0;
+  let found = false;
+  try {
+    for (const pid of readdirSync('/proc')) {
+      if (!/^\d+$/.test(pid)) continue;
+      let command;
+      try {
+        command = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      } catch {
+        continue;
+      }
+      if (!command.startsWith('postgres:') || !command.includes(` ${databaseName} `)) continue;
+      const seconds = cpuSeconds(pid);
+      if (seconds === undefined) continue;
+      total += seconds;
+      found = true;
+    }
+  } catch {
+    return undefined;
+  }
+  return found ? total : undefined;
+}
+
+/** Linux's USER_HZ, what /proc/<pid>/stat counts in. */
+const CLOCK_TICKS_PER_SECOND = 100;
 
 async function benchHttp(settings) {
   const database = await createBenchDatabase();
@@ -204,7 +246,18 @@ async function benchHttp(settings) {
       if (settings.warmupSeconds > 0) await runAutocannon({ ...base, durationSeconds: settings.warmupSeconds });
       return runAutocannon({ ...base, durationSeconds: settings.durationSeconds });
     };
+    // CPU a decision, over the measured run (warm-up included: both sides of the ratio count it):
+    // the service's own, and its PostgreSQL backends' (a backend that ends meanwhile is not counted).
+    const okBefore = tally.ok;
+    const cpuBefore = { service: cpuSeconds(service.pid), backends: backendCpuSeconds(database.name) };
     figures.load = await measureRoute('POST /v1/waivers/decisions', decisionRequest);
+    const answered = tally.ok - okBefore;
+    const perDecisionMs = (before, after) =>
+      before === undefined || after === undefined || answered === 0 ? undefined : ((after - before) * 1000) / answered;
+    figures.cpu = {
+      serviceMs: perDecisionMs(cpuBefore.service, cpuSeconds(service.pid)),
+      backendsMs: perDecisionMs(cpuBefore.backends, backendCpuSeconds(database.name)),
+    };
     figures.peakRssBytes = peakRssBytes(service.pid);
     figures.tally = tally;
     figures.baseline = await measureRoute('GET /v1/principal', principalRequest);
@@ -230,6 +283,8 @@ async function benchHttp(settings) {
   }
   return figures;
 }
+
+const formatCpu = (ms) => (ms === undefined ? 'not measured (no /proc)' : `${ms.toFixed(2)} ms`);
 
 export async function run(options = {}) {
   const shared = loadSettings(options);
@@ -299,6 +354,7 @@ export async function run(options = {}) {
     '',
     table,
     '',
+    `CPU a decision (warm-up included): service ${formatCpu(http.cpu?.serviceMs)}, its PostgreSQL backends ${formatCpu(http.cpu?.backendsMs)}`,
     `2xx answers (warm-up and first decisions included): ${tally.ok}, and ${inFlight} requests cut off in flight when a run stopped; stored: ${stored.decisions} decisions, ${stored.events} waiver.decision.made audit events for them: ${consistent ? `consistent (${stored.decisions - tally.ok} of the cut-off requests were decided)` : 'NOT CONSISTENT'}`,
     problems.length > 0 ? `problems: ${problems.join('; ')}` : 'problems: none',
   ].join('\n');

@@ -18,6 +18,7 @@ import { MerchantFees } from '../payments/merchant-fees.js';
 import { PaymentAccounts } from '../payments/payment-accounts.js';
 import type { WebhookEventType } from '../webhooks/webhook-events.js';
 import { WebhookOutbox } from '../webhooks/webhook-outbox.js';
+import { DepositAgreementTallies, sumTallies } from './deposit-agreement-tallies.js';
 import { WaiversError, WaiversErrorCode } from './waivers.errors.js';
 import { WaiversService } from './waivers.service.js';
 
@@ -190,6 +191,7 @@ export class DepositAgreementsService implements OnModuleInit, OnApplicationBoot
     private readonly outbox: WebhookOutbox,
     private readonly waivers: WaiversService,
     private readonly signals: CreditSignalsService,
+    private readonly tallies: DepositAgreementTallies,
   ) {}
 
   onModuleInit(): void {
@@ -197,13 +199,12 @@ export class DepositAgreementsService implements OnModuleInit, OnApplicationBoot
     this.signals.register({
       name: 'deposit-agreements',
       signalsFor: async (userId) => {
-        const [row] = (await this.dataSource.query(
-          `SELECT count(*) FILTER (WHERE status = 'COMPLETED')::int AS completed,
-                  count(*) FILTER (WHERE status IN ('DEFAULTED', 'RECOVERED'))::int AS defaults
-             FROM deposit_agreements WHERE user_id = $1`,
-          [userId],
-        )) as [{ completed: number; defaults: number }];
-        return { completedAgreements: row.completed, defaults: row.defaults };
+        // Read with the decision's open agreements, in one query (DepositAgreementTallies).
+        const tallies = await this.tallies.ofUser(userId);
+        return {
+          completedAgreements: sumTallies(tallies, ['COMPLETED']).count,
+          defaults: sumTallies(tallies, ['DEFAULTED', 'RECOVERED']).count,
+        };
       },
     });
   }

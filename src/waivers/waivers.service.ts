@@ -12,6 +12,7 @@ import { decodeCursor, type Page, toPage } from '../common/pagination/cursor.js'
 import { merchantOf, type Principal, userOf } from '../common/principal.js';
 import { currentRequestContext } from '../common/request-context/request-context.js';
 import { CreditService } from '../credit/credit.service.js';
+import { DepositAgreementTallies, sumTallies } from './deposit-agreement-tallies.js';
 import type { PolicyVersionInput } from './dto/waivers.dto.js';
 import { decide, type Outcome, type Reason, type ScoreTier, type WaiverFacts, type WaiverTerms } from './waiver-decision.engine.js';
 import { WaiversError, WaiversErrorCode } from './waivers.errors.js';
@@ -171,14 +172,34 @@ const toDecision = (row: DecisionRow): WaiverDecision => ({
   expiresAt: row.expires_at,
 });
 
-/** A decision on its way to the database, as its row (JSON) and its audit event. */
+/** A decision on its way to the database, with its audit event. */
 interface PendingDecision {
-  readonly record: { readonly id: string } & Record<string, unknown>;
+  readonly decision: WaiverDecision;
   readonly event: AuditEventInput;
 }
 
+/** A decision as a `waiver_decisions` row, for json_populate_recordset (ids and times as text). */
+const recordOf = (decision: WaiverDecision): Record<keyof DecisionRow, unknown> => ({
+  id: decision.id,
+  policy_id: decision.policyId,
+  policy_version: decision.policyVersion,
+  merchant_id: decision.merchantId,
+  user_id: decision.userId,
+  client_id: decision.clientId,
+  outcome: decision.outcome,
+  waive_percent: decision.waivePercent,
+  deposit_minor: decision.depositMinor.toString(),
+  waived_minor: decision.waivedMinor.toString(),
+  deposit_due_minor: decision.depositDueMinor.toString(),
+  currency: decision.currency,
+  facts: factsToJson(decision.facts),
+  reasons: decision.reasons,
+  created_at: decision.createdAt.toISOString(),
+  expires_at: decision.expiresAt.toISOString(),
+});
+
 const DECISION_BATCH_LIMIT = 256;
-/** The most keys one batched read (policies, open agreements) asks for. */
+/** The most keys one batched read of policies asks for. */
 const READ_BATCH_LIMIT = 256;
 
 /** Open agreements: they count against the per-user limit and the waived exposure. */
@@ -251,36 +272,25 @@ function termsFrom(input: PolicyVersionInput): Omit<PolicyVersion, 'policyId' | 
 export class WaiversService implements OnApplicationShutdown {
   /** Versions never change: cached by `policyId:version` once read. */
   private readonly versions = new Map<string, PolicyVersion>();
-  private readonly decisionWriter = new GroupCommitter<PendingDecision, DecisionRow>((items) => this.writeDecisions(items), {
+  private readonly decisionWriter = new GroupCommitter<PendingDecision, WaiverDecision>((items) => this.writeDecisions(items), {
     maxWeight: DECISION_BATCH_LIMIT,
   });
 
   /**
    * The decision path's reads: those issued in the same turn share one query each (not a cache: see
-   * BatchedRead). Policies by id (the merchant is checked by the caller); open agreements by
-   * `userId currency`.
+   * BatchedRead). Policies by id (the merchant is checked by the caller); open agreements come from
+   * DepositAgreementTallies.
    */
   private readonly policyReads = new BatchedRead<PolicyRow>(async (ids) => {
     const rows: PolicyRow[] = await this.dataSource.query('SELECT * FROM waiver_policies WHERE id = ANY($1::uuid[])', [ids]);
     return new Map(rows.map((row) => [row.id, row]));
   }, READ_BATCH_LIMIT);
-  private readonly openAgreementReads = new BatchedRead<{ count: number; waivedMinor: bigint }>(async (keys) => {
-    const pairs = keys.map((key) => key.split(' '));
-    const rows = (await this.dataSource.query(
-      `SELECT d.user_id, d.currency, count(*)::int AS count, coalesce(sum(d.waived_minor), 0)::text AS waived
-         FROM deposit_agreements d JOIN unnest($1::uuid[], $2::text[]) AS k (user_id, currency)
-           ON d.user_id = k.user_id AND d.currency = k.currency
-        WHERE d.status = ANY($3) GROUP BY d.user_id, d.currency`,
-      [pairs.map(([userId]) => userId), pairs.map(([, currency]) => currency), OPEN_AGREEMENT_STATUSES],
-    )) as { user_id: string; currency: string; count: number; waived: string }[];
-    return new Map(rows.map((row) => [`${row.user_id} ${row.currency}`, { count: row.count, waivedMinor: BigInt(row.waived) }]));
-  }, READ_BATCH_LIMIT);
-
   constructor(
     private readonly dataSource: DataSource,
     private readonly clock: Clock,
     private readonly audit: AuditService,
     private readonly credit: CreditService,
+    private readonly tallies: DepositAgreementTallies,
   ) {}
 
   async onApplicationShutdown(): Promise<void> {
@@ -406,10 +416,15 @@ export class WaiversService implements OnApplicationShutdown {
    */
   async decide(principal: Principal, policyId: string): Promise<WaiverDecision> {
     const userId = userOf(principal);
+    // The user's facts do not depend on the policy: they are read in the same turn as it (one round
+    // of shared queries, not two). They are only read, and used only once the policy is found.
+    const reading = Promise.all([this.credit.assess(userId), this.tallies.ofUser(userId)]);
+    reading.catch(() => undefined); // the policy's refusal, if any, is the answer; this one waits for nobody
     const policy = await this.findPolicyBatched(principal, policyId);
     const terms = await this.version(policy.id, policy.activeVersion);
     if (terms === undefined) throw new Error(`waiver policy ${policy.id} has no version ${policy.activeVersion}`);
-    const [assessed, open] = await Promise.all([this.credit.assess(userId), this.openAgreements(userId, terms.currency)]);
+    const [assessed, tallies] = await reading;
+    const open = sumTallies(tallies, OPEN_AGREEMENT_STATUSES, terms.currency);
     const facts: StoredFacts = {
       score: assessed.report.score,
       band: assessed.report.band,
@@ -424,25 +439,26 @@ export class WaiversService implements OnApplicationShutdown {
     const now = this.clock.now();
     const id = uuidv7();
     const context = currentRequestContext();
-    const row = await this.decisionWriter.submit({
-      record: {
-        id,
-        policy_id: policy.id,
-        policy_version: terms.version,
-        merchant_id: policy.merchantId,
-        user_id: userId,
-        client_id: principal.clientId,
-        outcome: decision.outcome,
-        waive_percent: decision.waivePercent,
-        deposit_minor: terms.depositMinor.toString(),
-        waived_minor: decision.waivedMinor.toString(),
-        deposit_due_minor: decision.depositDueMinor.toString(),
-        currency: terms.currency,
-        facts: factsToJson(facts),
-        reasons: decision.reasons,
-        created_at: now.toISOString(),
-        expires_at: new Date(now.getTime() + terms.decisionTtlSeconds * 1000).toISOString(),
-      },
+    const made: WaiverDecision = {
+      id,
+      policyId: policy.id,
+      policyVersion: terms.version,
+      merchantId: policy.merchantId,
+      userId,
+      clientId: principal.clientId,
+      outcome: decision.outcome,
+      waivePercent: decision.waivePercent,
+      depositMinor: terms.depositMinor,
+      waivedMinor: decision.waivedMinor,
+      depositDueMinor: decision.depositDueMinor,
+      currency: terms.currency,
+      facts,
+      reasons: decision.reasons,
+      createdAt: now,
+      expiresAt: new Date(now.getTime() + terms.decisionTtlSeconds * 1000),
+    };
+    return this.decisionWriter.submit({
+      decision: made,
       // Written later, in the batch's transaction: where the request came from is taken now.
       event: {
         actor: principal,
@@ -457,28 +473,29 @@ export class WaiversService implements OnApplicationShutdown {
         userAgent: context?.userAgent ?? null,
       },
     });
-    return toDecision(row);
   }
 
   /**
    * Writes a batch of decisions and their audit events in one transaction (one statement each): many
-   * concurrent decisions share one commit instead of paying one each.
+   * concurrent decisions share one commit instead of paying one each. The answer is the decision as
+   * written (every column comes from it), so only the ids are read back, to check each was written.
    */
-  private async writeDecisions(items: readonly PendingDecision[]): Promise<Settled<DecisionRow>[]> {
+  private async writeDecisions(items: readonly PendingDecision[]): Promise<Settled<WaiverDecision>[]> {
     return this.dataSource.transaction(async (manager) => {
       const rows = (await manager.query(
-        'INSERT INTO waiver_decisions SELECT * FROM json_populate_recordset(NULL::waiver_decisions, $1) RETURNING *',
-        [JSON.stringify(items.map((item) => item.record))],
-      )) as DecisionRow[];
+        'INSERT INTO waiver_decisions SELECT * FROM json_populate_recordset(NULL::waiver_decisions, $1) RETURNING id',
+        [JSON.stringify(items.map((item) => recordOf(item.decision)))],
+      )) as { id: string }[];
       await this.audit.recordAll(
         items.map((item) => item.event),
         manager,
       );
-      const byId = new Map(rows.map((row) => [row.id, row]));
-      return items.map((item): Settled<DecisionRow> => {
-        const row = byId.get(item.record.id);
-        return row === undefined ? { ok: false, error: new Error('waiver decision: not written') } : { ok: true, value: row };
-      });
+      const written = new Set(rows.map((row) => row.id));
+      return items.map((item): Settled<WaiverDecision> =>
+        written.has(item.decision.id)
+          ? { ok: true, value: item.decision }
+          : { ok: false, error: new Error('waiver decision: not written') },
+      );
     });
   }
 
@@ -514,10 +531,9 @@ export class WaiversService implements OnApplicationShutdown {
 
   /** The user's open agreements in a currency: how many, and how much they waived. */
   async openAgreements(userId: string, currency: string, manager?: EntityManager): Promise<{ count: number; waivedMinor: bigint }> {
-    // Outside a transaction the read may share a query with others; the key is in the database's
-    // own form (uuids in lower case, the currency as stored), so that its answer is found.
-    if (manager === undefined && UUID_TEXT.test(userId.toLowerCase()) && /^[A-Z]{3}$/.test(currency)) {
-      return (await this.openAgreementReads.load(`${userId.toLowerCase()} ${currency}`)) ?? { count: 0, waivedMinor: 0n };
+    // Outside a transaction the read may share a query with others (and with the credit signals).
+    if (manager === undefined && UUID_TEXT.test(userId.toLowerCase())) {
+      return sumTallies(await this.tallies.ofUser(userId), OPEN_AGREEMENT_STATUSES, currency);
     }
     const [row] = (await (manager ?? this.dataSource).query(
       `SELECT count(*)::int AS count, coalesce(sum(waived_minor), 0)::text AS waived

@@ -220,6 +220,12 @@ describe('merchants version their waiver policies, and decisions explain themsel
       reasons: stored.reasons,
     });
     expect(stored.facts).toMatchObject({ score: 700, identity: 'verified', activeAgreements: 0, creditReportId: expect.any(String) });
+    // The answer is the decision as stored.
+    const readBack = await t
+      .http()
+      .get(`/v1/waivers/decisions/${made.body.id as string}`)
+      .set('authorization', `Bearer ${user.token}`);
+    expect(readBack.body).toEqual(made.body);
     const [event] = await t.dataSource.query(
       `SELECT action, purpose, resource_id, details FROM audit_events WHERE action = 'waiver.decision.made' AND resource_id = $1`,
       [made.body.id],
@@ -246,6 +252,55 @@ describe('merchants version their waiver policies, and decisions explain themsel
       [ids],
     );
     expect({ decisions, events }).toEqual({ decisions: 40, events: 40 });
+  });
+
+  it("answers the concurrent decisions of different users each from that user's own facts, and sees a new agreement at once", async () => {
+    const [signer, other, low] = await Promise.all([
+      verifiedUser('score-660@test.invalid'),
+      verifiedUser('score-661@test.invalid'),
+      verifiedUser('score-640@test.invalid'),
+    ]);
+    const stranger = await signedInUser(t, app, 'score-802@test.invalid', ['waivers:request']);
+    const first = await ask(signer);
+    expect(first.body).toMatchObject({ outcome: 'WAIVED', depositDue: '0' });
+    const signed = await t
+      .http()
+      .post('/v1/deposit-agreements')
+      .set('authorization', `Bearer ${signer.token}`)
+      .set('idempotency-key', randomUUID())
+      .send({ decisionId: first.body.id });
+    expect(signed.status).toBe(201);
+
+    // Asked together, so that their reads share queries: each answer is its own user's.
+    const users = [signer, other, low, stranger];
+    const answers = await Promise.all(users.flatMap((user) => [ask(user), ask(user), ask(user)]));
+    expect(answers.map((answer) => answer.status)).toEqual(Array.from({ length: 12 }, () => 201));
+    const failed = (index: number) =>
+      (answers[index]?.body.reasons as { code: string; passed: boolean; observed: unknown }[])
+        .filter((reason) => !reason.passed)
+        .map((reason) => [reason.code, reason.observed]);
+    for (let round = 0; round < 3; round += 1) {
+      expect(answers[round]?.body).toMatchObject({ outcome: 'DENIED', waivedAmount: '0' });
+      expect(failed(round)).toEqual([['MAX_ACTIVE_AGREEMENTS', 1]]);
+      expect(answers[3 + round]?.body).toMatchObject({ outcome: 'WAIVED', waivedAmount: '9900' });
+      expect(failed(6 + round)).toEqual([['CREDIT_SCORE', '600-649']]);
+      expect(failed(9 + round)).toEqual([
+        ['IDENTITY_VERIFIED', 'unverified'],
+        ['MINIMUM_AGE', null],
+      ]);
+    }
+    const stored: { user_id: string; active: number }[] = await t.dataSource.query(
+      `SELECT DISTINCT user_id::text, (facts->>'activeAgreements')::int AS active FROM waiver_decisions WHERE id = ANY($1::uuid[]) ORDER BY 1`,
+      [answers.map((answer) => answer.body.id as string)],
+    );
+    expect(stored).toEqual(
+      [
+        { user_id: signer.userId, active: 1 },
+        { user_id: other.userId, active: 0 },
+        { user_id: low.userId, active: 0 },
+        { user_id: stranger.userId, active: 0 },
+      ].sort((a, b) => a.user_id.localeCompare(b.user_id)),
+    );
   });
 
   it('adds versions that become active, and never changes one once written', async () => {
