@@ -132,7 +132,8 @@ describe('a merchant authorises, then captures part, cancels, or lets an authori
     expect((await t.http().get(`/v1/payment-intents/${held.id}`).set(bearer(shop.token))).body.status).toBe('expired');
     expect((await walletOf(t, ada.token)).heldMinor).toBe('0');
     const audit: { action: string }[] = await t.dataSource.query(
-      'SELECT action FROM audit_events WHERE resource_id = $1 ORDER BY occurred_at',
+      // The test's clock stands still between requests: ids (UUIDv7, monotonic in one process) break the tie.
+      'SELECT action FROM audit_events WHERE resource_id = $1 ORDER BY occurred_at, id',
       [held.id],
     );
     expect(audit.map((row) => row.action)).toEqual(['payment_intent.created', 'payment_intent.confirmed', 'payment_intent.expired']);

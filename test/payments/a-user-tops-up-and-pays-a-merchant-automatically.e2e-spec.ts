@@ -87,7 +87,7 @@ describe('a user tops up and pays a merchant with automatic capture', () => {
       ]),
     );
     const audit: { action: string }[] = await t.dataSource.query(
-      'SELECT action FROM audit_events WHERE resource_id = $1 ORDER BY occurred_at',
+      'SELECT action FROM audit_events WHERE resource_id = $1 ORDER BY occurred_at, id',
       [intent.id],
     );
     expect(audit.map((row) => row.action)).toEqual(['payment_intent.created', 'payment_intent.confirmed']);
