@@ -4,10 +4,11 @@
 // Every SOAK_REPORT_SECONDS (30) it prints one line: operations per second by kind, HTTP requests per
 // second and their p99, unexpected answers, timeouts, and the service's RSS (/proc/<pid>/status) and V8
 // heap in use (nodejs_heap_size_used_bytes from the service's own /metrics). At the end:
-//   - memory levelled off: over the second half of the run, the RSS growth (the median of the last
-//     window minus the median of the first window of that half; a window is 10% of the run, at least
-//     30 s) is at most SOAK_RSS_GROWTH_MAX_MIB (32), and the least-squares slope of the RSS is at most
-//     SOAK_RSS_SLOPE_MAX_MIB_PER_MINUTE (4). The heap's growth and slope are printed beside it.
+//   - memory levelled off: over the second half of the run (the first is warm-up), cut into windows
+//     (10% of the run, at least 30 s), each window's floor (its lowest sample: what stays once the
+//     garbage collector and transient peaks have gone, which is what a leak raises) rises by at most
+//     SOAK_MEMORY_GROWTH_MAX_MIB (16) from the first window to the last, and the least-squares slope of
+//     the floors is at most SOAK_MEMORY_SLOPE_MAX_MIB_PER_MINUTE (4); both for the RSS and the heap used;
 //   - books balanced: the ledger verifies (POST /v1/ledger/verifications), the trial balance is balanced
 //     in every currency, the audit chain verifies;
 //   - nothing lost or doubled: the rows stored (top-ups, payments, refunds, payouts, agreements and
@@ -33,8 +34,8 @@
 //   npm run soak                         (builds, then runs this file)
 //   SOAK_MINUTES=3 node bench/soak.mjs   (after npm run build)
 // Settings: SOAK_MINUTES (10; decimals allowed), SOAK_REPORT_SECONDS (30), SOAK_CONCURRENCY (8),
-// SOAK_OPS_PER_SECOND (40), SOAK_USERS (16, at least SOAK_CONCURRENCY), SOAK_RSS_GROWTH_MAX_MIB (32),
-// SOAK_RSS_SLOPE_MAX_MIB_PER_MINUTE (4), BENCH_ADMIN_DATABASE_URL, BENCH_SERVICE_NODE_ARGS.
+// SOAK_OPS_PER_SECOND (40), SOAK_USERS (16, at least SOAK_CONCURRENCY), SOAK_MEMORY_GROWTH_MAX_MIB (16),
+// SOAK_MEMORY_SLOPE_MAX_MIB_PER_MINUTE (4), BENCH_ADMIN_DATABASE_URL, BENCH_SERVICE_NODE_ARGS.
 import { randomBytes, randomInt } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -128,8 +129,8 @@ export function loadSoakSettings() {
     concurrency: positiveInteger(undefined, 'SOAK_CONCURRENCY', 8),
     opsPerSecond: positiveNumber('SOAK_OPS_PER_SECOND', 40),
     users: positiveInteger(undefined, 'SOAK_USERS', 16),
-    rssGrowthMaxMiB: positiveNumber('SOAK_RSS_GROWTH_MAX_MIB', 32),
-    rssSlopeMaxMiBPerMinute: positiveNumber('SOAK_RSS_SLOPE_MAX_MIB_PER_MINUTE', 4),
+    memoryGrowthMaxMiB: positiveNumber('SOAK_MEMORY_GROWTH_MAX_MIB', 16),
+    memorySlopeMaxMiBPerMinute: positiveNumber('SOAK_MEMORY_SLOPE_MAX_MIB_PER_MINUTE', 4),
   };
   if (settings.users < settings.concurrency) throw new Error('SOAK_USERS must be at least SOAK_CONCURRENCY: each worker owns its users');
   if (settings.users > 1000) throw new Error('SOAK_USERS must be at most 1000');
@@ -188,10 +189,6 @@ function slope(points) {
   return denominator === 0 ? 0 : numerator / denominator;
 }
 
-function medianOf(values) {
-  return percentile(values, 0.5);
-}
-
 // ---------------------------------------------------------------------------------------------
 // Memory of the service
 
@@ -218,22 +215,30 @@ async function heapUsedBytes(baseUrl) {
 }
 
 /**
- * The verdict on memory over the second half of the run (the first half is warm-up: pools fill,
- * caches and JIT settle). Window: 10% of the run, at least 30 s, at most a quarter of the run.
+ * The verdict on memory over the second half of the run (the first half is warm-up: pools fill, caches
+ * and JIT settle). What a leak raises is the floor, the memory that stays after the garbage collector
+ * and the transient peaks (a burst of sign-ins, each an argon2id hash; a big page) have gone: so the
+ * half is cut into windows (10% of the run, at least 30 s) and each window's lowest sample is its floor.
+ * Growth: the last window's floor less the first's; slope: the least-squares slope of the floors.
  */
 export function memoryVerdict(samples, runMs, { growthMaxMiB, slopeMaxMiBPerMinute }, field = 'rss') {
-  const points = samples.filter((sample) => sample[field] !== undefined && sample.atMs >= runMs / 2);
-  const windowMs = Math.min(Math.max(0.1 * runMs, 30_000), runMs / 4);
-  const first = points.filter((sample) => sample.atMs < runMs / 2 + windowMs).map((sample) => sample[field]);
-  const last = points.filter((sample) => sample.atMs >= runMs - windowMs).map((sample) => sample[field]);
-  if (first.length === 0 || last.length === 0) return { known: false };
-  const growthMiB = (medianOf(last) - medianOf(first)) / MIB;
-  const slopeMiBPerMinute = slope(points.map((sample) => [sample.atMs / 60_000, sample[field] / MIB]));
+  const halfMs = runMs / 2;
+  const windowMs = Math.min(Math.max(0.1 * runMs, 30_000), halfMs / 2);
+  const floors = [];
+  for (let fromMs = halfMs; fromMs + windowMs <= runMs + 1; fromMs += windowMs) {
+    const values = samples.filter((sample) => sample[field] !== undefined && sample.atMs >= fromMs && sample.atMs < fromMs + windowMs);
+    if (values.length > 0) floors.push([(fromMs + windowMs / 2) / 60_000, Math.min(...values.map((sample) => sample[field])) / MIB]);
+  }
+  if (floors.length < 2) return { known: false };
+  const growthMiB = floors.at(-1)[1] - floors[0][1];
+  const slopeMiBPerMinute = slope(floors);
   return {
     known: true,
     growthMiB,
     slopeMiBPerMinute,
+    windows: floors.length,
     windowSeconds: Math.round(windowMs / 1000),
+    floorsMiB: floors.map(([, floor]) => Math.round(floor)),
     levelled: growthMiB <= growthMaxMiB && slopeMiBPerMinute <= slopeMaxMiBPerMinute,
   };
 }
@@ -660,21 +665,19 @@ export async function run() {
     if (total.unexpected > 0) failures.push(`${total.unexpected} unexpected answers`);
     if (total.timeouts > 0) failures.push(`${total.timeouts} timeouts`);
 
-    const rss = memoryVerdict(samples, runMs, {
-      growthMaxMiB: settings.rssGrowthMaxMiB,
-      slopeMaxMiBPerMinute: settings.rssSlopeMaxMiBPerMinute,
-    });
-    const heap = memoryVerdict(
-      samples,
-      runMs,
-      { growthMaxMiB: settings.rssGrowthMaxMiB, slopeMaxMiBPerMinute: settings.rssSlopeMaxMiBPerMinute },
-      'heap',
-    );
+    const bounds = { growthMaxMiB: settings.memoryGrowthMaxMiB, slopeMaxMiBPerMinute: settings.memorySlopeMaxMiBPerMinute };
+    const rss = memoryVerdict(samples, runMs, bounds, 'rss');
+    const heap = memoryVerdict(samples, runMs, bounds, 'heap');
     if (!rss.known) failures.push('RSS could not be read (no /proc?): memory not judged');
-    else if (!rss.levelled)
-      failures.push(
-        `memory did not level off: RSS grew ${rss.growthMiB.toFixed(1)} MiB over the second half, slope ${rss.slopeMiBPerMinute.toFixed(2)} MiB/min`,
-      );
+    for (const [what, verdict] of [
+      ['RSS', rss],
+      ['heap used', heap],
+    ]) {
+      if (verdict.known && !verdict.levelled)
+        failures.push(
+          `memory did not level off: the ${what} floor grew ${verdict.growthMiB.toFixed(1)} MiB over the second half, slope ${verdict.slopeMiBPerMinute.toFixed(2)} MiB/min`,
+        );
+    }
 
     const elapsedSeconds = (performance.now() - startedMs) / 1000;
     const operationsDone = OPERATION_NAMES.reduce((sum, operation) => sum + total.ok[operation], 0);
@@ -708,15 +711,15 @@ export async function run() {
     say(
       `memory:      RSS ${first ? (first.rss / MIB).toFixed(0) : '-'} MiB at the start, ${lastSample ? (lastSample.rss / MIB).toFixed(0) : '-'} MiB at the end, peak ${peakRss === undefined ? '-' : (peakRss / MIB).toFixed(0)} MiB`,
     );
-    if (rss.known) {
+    for (const [what, verdict] of [
+      ['RSS', rss],
+      ['heap used', heap],
+    ]) {
+      if (!verdict.known) continue;
       say(
-        `             second half: RSS ${signed(rss.growthMiB)} MiB (median of the last ${rss.windowSeconds} s against the first ${rss.windowSeconds} s of the half; bound ${settings.rssGrowthMaxMiB}), slope ${signed(rss.slopeMiBPerMinute, 2)} MiB/min (bound ${settings.rssSlopeMaxMiBPerMinute}): ${rss.levelled ? 'levelled off' : 'NOT LEVELLED'}`,
+        `             second half, ${what}: floors ${verdict.floorsMiB.join(', ')} MiB (lowest sample of each ${verdict.windowSeconds} s); growth ${signed(verdict.growthMiB)} MiB (bound ${settings.memoryGrowthMaxMiB}), slope ${signed(verdict.slopeMiBPerMinute, 2)} MiB/min (bound ${settings.memorySlopeMaxMiBPerMinute}): ${verdict.levelled ? 'levelled off' : 'NOT LEVELLED'}`,
       );
     }
-    if (heap.known)
-      say(
-        `             second half: heap used ${signed(heap.growthMiB)} MiB, slope ${signed(heap.slopeMiBPerMinute, 2)} MiB/min (shown, not judged)`,
-      );
     say(
       `books:       ledger verification ${ledgerOk ? 'ok' : 'FAILED'} (${verification.body.entriesChecked} entries, ${verification.body.transfersChecked} transfers), trial balance ${trialOk ? 'balanced' : 'NOT BALANCED'}, audit chain ${auditOk ? 'ok' : 'BROKEN'} (${auditVerification.body.eventsChecked} events)`,
     );
