@@ -224,6 +224,25 @@ describe('a user tops up and pays a merchant with automatic capture', () => {
     expect(bad.status).toBe(400);
   });
 
+  it('keeps each user’s Idempotency-Keys apart, though one mini-program acts for both', async () => {
+    const [adaBefore, bobBefore] = [
+      BigInt((await walletOf(t, ada.token)).balanceMinor),
+      BigInt((await walletOf(t, bob.token)).balanceMinor),
+    ];
+    const body = { amountMinor: '321', currency: 'CNY' };
+    const first = await postOnce(t, '/v1/wallet/top-ups', ada.token, body, 'top-up-1');
+    const replayed = await postOnce(t, '/v1/wallet/top-ups', ada.token, body, 'top-up-1');
+    const other = await postOnce(t, '/v1/wallet/top-ups', bob.token, body, 'top-up-1');
+    expect([first.status, replayed.status, other.status]).toEqual([201, 201, 201]);
+    expect(replayed.headers['idempotent-replayed']).toBe('true');
+    expect(replayed.body.id).toBe(first.body.id);
+    // Bob's request ran as his own: a new top-up of his wallet, not a replay of Ada's answer.
+    expect(other.headers['idempotent-replayed']).toBeUndefined();
+    expect(other.body.id).not.toBe(first.body.id);
+    expect(BigInt((await walletOf(t, ada.token)).balanceMinor) - adaBefore).toBe(321n);
+    expect(BigInt((await walletOf(t, bob.token)).balanceMinor) - bobBefore).toBe(321n);
+  });
+
   it('repays what the user owes before crediting the wallet', async () => {
     const cyd = await payingUser(t, shop, 'cyd@example.com');
     // A debt as a defaulted deposit would leave it: the receivable debited against the credit guarantee.

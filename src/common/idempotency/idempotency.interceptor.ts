@@ -41,9 +41,14 @@ const REPLAYED_HEADER = 'idempotent-replayed';
 /** Client errors that a retry may outgrow: not kept, so the retry runs again. */
 const TRANSIENT_STATUSES = new Set([408, 409, 425, 429]);
 
-/** The scope of a key: the calling client, or one shared scope for routes that need no token. */
-function keyScope(request: FastifyRequest): string {
-  return request.principal?.clientId ?? 'anonymous';
+/**
+ * The scope of a key: the calling client, and for a user's token the user too (one mini-program acts
+ * for many users, and a key one user chose must never replay another's response); one shared scope
+ * for routes that need no token.
+ */
+export function keyScope(principal: { readonly clientId: string; readonly userId: string | null } | undefined): string {
+  if (principal === undefined) return 'anonymous';
+  return principal.userId === null ? principal.clientId : `${principal.clientId}/${principal.userId}`;
 }
 
 /**
@@ -78,7 +83,7 @@ export class IdempotencyInterceptor implements NestInterceptor {
       }
       return next.handle();
     }
-    const identity = { clientId: keyScope(request), key };
+    const identity = { clientId: keyScope(request.principal), key };
     const instance = requestInstance(request);
     const idempotent = { ...identity, method: request.method, path: instance, body: request.body };
     const claim = options.claimedInTransaction
