@@ -416,14 +416,15 @@ export class WaiversService implements OnApplicationShutdown {
    */
   async decide(principal: Principal, policyId: string): Promise<WaiverDecision> {
     const userId = userOf(principal);
-    // The user's facts do not depend on the policy: they are read in the same turn as it (one round
-    // of shared queries, not two). They are only read, and used only once the policy is found.
-    const reading = Promise.all([this.credit.assess(userId), this.tallies.ofUser(userId)]);
-    reading.catch(() => undefined); // the policy's refusal, if any, is the answer; this one waits for nobody
+    // The user's agreements do not depend on the policy: they are read in the same turn as it. The
+    // credit assessment waits for the policy, because it may write the user's report: a request refused
+    // for its policy (another merchant's, or none) must change nothing.
+    const tallying = this.tallies.ofUser(userId);
+    tallying.catch(() => undefined); // the policy's refusal, if any, is the answer; this one waits for nobody
     const policy = await this.findPolicyBatched(principal, policyId);
     const terms = await this.version(policy.id, policy.activeVersion);
     if (terms === undefined) throw new Error(`waiver policy ${policy.id} has no version ${policy.activeVersion}`);
-    const [assessed, tallies] = await reading;
+    const [assessed, tallies] = await Promise.all([this.credit.assess(userId), tallying]);
     const open = sumTallies(tallies, OPEN_AGREEMENT_STATUSES, terms.currency);
     const facts: StoredFacts = {
       score: assessed.report.score,

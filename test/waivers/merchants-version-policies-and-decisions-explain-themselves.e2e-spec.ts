@@ -330,6 +330,10 @@ describe('merchants version their waiver policies, and decisions explain themsel
   it("keeps each merchant's policies to itself and its mini-programs, and checks scopes", async () => {
     const outsider = await signedInUser(t, otherApp, `outsider-${randomUUID()}@example.com`, ['waivers:request']);
     expectProblem(await ask(outsider), 404, 'POLICY_NOT_FOUND');
+    // Refused for its policy, the request changed nothing: not even a first credit report for the user
+    // (given time for any work the request might have left running to finish).
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(await t.dataSource.query('SELECT 1 FROM credit_reports WHERE user_id = $1', [outsider.userId])).toEqual([]);
     expectProblem(await merchant(otherMerchantToken).get(`/v1/waiver-policies/${policyId}`), 404, 'POLICY_NOT_FOUND');
     expectProblem(
       await merchant(otherMerchantToken).post(`/v1/waiver-policies/${policyId}/versions`, BIKE_POLICY.version),
