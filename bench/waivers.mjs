@@ -43,6 +43,7 @@ import {
   call,
   expectStatus,
 } from './lib.mjs';
+import { residentIdNumber } from './identity.mjs';
 import { clientToken, inBatches, REDIRECT_URI, userToken } from './payments.mjs';
 
 export const name = 'waivers';
@@ -62,22 +63,6 @@ const BIKE_POLICY = {
     agreementLifetimeSeconds: 86_400,
   },
 };
-
-const ID_WEIGHTS = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-const ID_CHECK_CHARACTERS = '10X98765432';
-
-/**
- * The `index`-th benchmark resident ID number: Beijing Chaoyang (110105), born 1990-01-01, sequence
- * `index` (below 990: the mock authority answers 990..992 with failures), and the ISO 7064 MOD 11-2
- * check character, as src/identity/resident-id-number.ts computes it.
- */
-export function residentIdNumber(index) {
-  if (!Number.isSafeInteger(index) || index < 0 || index >= 990) throw new Error(`no benchmark ID number for index ${index}`);
-  const first17 = `11010519900101${String(index).padStart(3, '0')}`;
-  let sum = 0;
-  for (let position = 0; position < 17; position += 1) sum += Number(first17[position]) * ID_WEIGHTS[position];
-  return `${first17}${ID_CHECK_CHARACTERS[sum % 11]}`;
-}
 
 /** CPU seconds (user + system) a process has used, from /proc; undefined where there is no /proc. */
 function cpuSeconds(pid) {

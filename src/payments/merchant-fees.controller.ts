@@ -3,11 +3,12 @@ import { ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsInt, IsUUID, Max, Min } from 'class-validator';
 import { Principal } from '../common/principal.js';
+import { lowerCase } from '../common/validation/transforms.js';
 import { ClientScopes } from '../oauth/access.decorators.js';
 import { MAX_FEE_BASIS_POINTS, MerchantFees, type MerchantFeeSetting } from './merchant-fees.js';
 
 class MerchantIdParam {
-  @Transform(({ value }: { value: unknown }) => (typeof value === 'string' ? value.toLowerCase() : value))
+  @Transform(lowerCase)
   @IsUUID()
   id!: string;
 }

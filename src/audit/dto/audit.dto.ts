@@ -2,8 +2,7 @@ import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsDateString, IsIn, IsOptional, IsString, IsUUID, Matches, MaxLength } from 'class-validator';
 import { PageQuery } from '../../common/pagination/cursor.js';
-
-const lowerCase = ({ value }: { value: unknown }): unknown => (typeof value === 'string' ? value.toLowerCase() : value);
+import { lowerCase } from '../../common/validation/transforms.js';
 
 export class AuditEventsQuery extends PageQuery {
   @ApiPropertyOptional({ format: 'uuid', description: 'Events whose actor is this user.' })

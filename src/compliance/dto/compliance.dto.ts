@@ -3,8 +3,7 @@ import { Transform, Type } from 'class-transformer';
 import { IsDateString, IsIn, IsInt, IsOptional, IsUUID, Matches, Max, Min } from 'class-validator';
 import { MAX_BALANCE_POINTS } from '../balance-history.js';
 import { MAX_RECONCILIATION_ACCOUNTS } from '../reconciliation.js';
-
-const lowerCase = ({ value }: { value: unknown }): unknown => (typeof value === 'string' ? value.toLowerCase() : value);
+import { lowerCase } from '../../common/validation/transforms.js';
 
 export class ExportQuery {
   @ApiPropertyOptional({ format: 'date-time', description: 'Transfers created at or after this time (default: the first).' })

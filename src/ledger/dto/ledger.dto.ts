@@ -21,8 +21,7 @@ import {
 import { IsAmountMinor, IsCurrencyCode } from '../../common/money/money.validators.js';
 import { PageQuery } from '../../common/pagination/cursor.js';
 import { MAX_BATCH_COMMANDS, MAX_TIMEOUT_SECONDS } from '../ledger.types.js';
-
-const lowerCase = ({ value }: { value: unknown }): unknown => (typeof value === 'string' ? value.toLowerCase() : value);
+import { lowerCase } from '../../common/validation/transforms.js';
 
 export class OpenAccountRequest {
   @ApiPropertyOptional({ format: 'uuid', description: 'Choose the id (idempotency across retries); generated otherwise.' })

@@ -3,8 +3,7 @@ import { Transform } from 'class-transformer';
 import { IsDateString, IsIn, IsOptional, IsString, IsUUID, MaxLength } from 'class-validator';
 import { IsAmountMinor, IsCurrencyCode } from '../../common/money/money.validators.js';
 import { PageQuery } from '../../common/pagination/cursor.js';
-
-const lowerCase = ({ value }: { value: unknown }): unknown => (typeof value === 'string' ? value.toLowerCase() : value);
+import { lowerCase } from '../../common/validation/transforms.js';
 
 export class IdParam {
   @ApiProperty({ format: 'uuid' })

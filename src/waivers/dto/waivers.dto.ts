@@ -17,11 +17,10 @@ import {
 } from 'class-validator';
 import { IsAmountMinor, IsCurrencyCode } from '../../common/money/money.validators.js';
 import { PageQuery } from '../../common/pagination/cursor.js';
+import { lowerCase } from '../../common/validation/transforms.js';
 
 /** A hold must outlive the agreement: the ledger keeps a pending transfer at most 30 days. */
 export const MAX_AGREEMENT_LIFETIME_SECONDS = 29 * 86_400;
-
-const lowerCase = ({ value }: { value: unknown }): unknown => (typeof value === 'string' ? value.toLowerCase() : value);
 
 export class DepositInput {
   @ApiProperty({ example: '9900', description: 'Minor units (fen): a JSON integer or a string of digits, above 0.' })

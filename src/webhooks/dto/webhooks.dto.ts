@@ -2,8 +2,7 @@ import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsIn, IsOptional, IsString, IsUUID, MaxLength } from 'class-validator';
 import { WEBHOOK_EVENT_TYPES, type WebhookEventType } from '../webhook-events.js';
-
-const lowerCase = ({ value }: { value: unknown }): unknown => (typeof value === 'string' ? value.toLowerCase() : value);
+import { lowerCase } from '../../common/validation/transforms.js';
 
 export class CreateWebhookEndpointRequest {
   @ApiProperty({ example: 'https://bike.example.com/creditgate/webhooks', maxLength: 2048 })
