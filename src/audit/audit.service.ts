@@ -3,6 +3,7 @@ import { DataSource, EntityManager } from 'typeorm';
 import { v7 as uuidv7 } from 'uuid';
 import { Clock } from '../common/clock/clock.js';
 import { GroupCommitter, type Settled } from '../common/group-commit.js';
+import type { StatementPart } from '../common/statement-parts.js';
 import { currentRequestContext } from '../common/request-context/request-context.js';
 import { AppConfig } from '../config/app-config.js';
 import { type AuditEventInput, validateAuditEvent } from './audit-event.js';
@@ -140,20 +141,16 @@ export class AuditService implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   /**
-   * The same as `recordAll`, as a part of the caller's own statement: the INSERT of the events, its
-   * parameters numbered from `firstParameter`, for a data-modifying CTE (`name AS (<sql>)`, which
-   * returns one row an event). The posting engine writes a batch's events in the statement that
-   * writes its transfers, one round trip instead of two. Undefined when there is nothing to write.
+   * The same as `recordAll`, as a part of the caller's own statement (a CTE named `audited`): the
+   * posting engine writes a batch's events in the statement that writes its transfers, one round trip
+   * instead of two. Undefined when there is nothing to write.
    */
-  insertStatement(events: readonly AuditEventInput[], firstParameter: number): { sql: string; parameters: unknown[] } | undefined {
+  insertPart(events: readonly AuditEventInput[]): StatementPart | undefined {
     if (events.length === 0) return undefined;
     const now = this.clock.now();
     const rows = events.map((event) => parametersOf(uuidv7(), now, validateAuditEvent(event, undefined)));
     if (this.off) return undefined;
-    return {
-      sql: INSERT_EVENTS.replace(/\$(\d+)/g, (_, number: string) => `$${Number(number) + firstParameter - 1}`),
-      parameters: columnsOf(rows),
-    };
+    return { ctes: [{ name: 'audited', sql: INSERT_EVENTS, rows: rows.length }], parameters: columnsOf(rows) };
   }
 
   private async insertMany(events: unknown[][], manager?: EntityManager): Promise<Settled<string>[]> {

@@ -11,6 +11,7 @@ import { GENESIS_HASH } from './ledger-hashing.js';
 import { LedgerError, LedgerErrorCode } from './ledger.errors.js';
 import type { Account, Balances, CommandResult, Entry, LedgerCommand, Transfer, TransferStatus } from './ledger.types.js';
 import type { StatementResult } from '../common/opened-transaction.js';
+import type { StatementPart } from '../common/statement-parts.js';
 import {
   type AccountRow,
   accountFromRow,
@@ -23,8 +24,6 @@ import {
   type TransferRow,
 } from './posting-engine.js';
 
-/** The rows a caller's transaction locked for the ledger (lockingStatements), to submit against. */
-export type LedgerLocks = LockedRows;
 
 /** Namespace of the default ids of resolutions: uuidv5("<pendingId>:<action>"). */
 const RESOLUTION_NAMESPACE = '0a8c2b6e-3d57-5e0b-9a43-6c1f2f5d8e21';
@@ -298,17 +297,44 @@ export class LedgerService {
     return lockStatements({ accountIds: new Set(scope.accountIds), ids: scope.transferIds, pendingIds: scope.pendingIds ?? [] });
   }
 
-  /** As submitGroupsWithin, against the rows the caller's transaction locked with `lockingStatements`. */
+  /**
+   * As submitGroupsWithin, against the rows the caller's transaction locked with `lockingStatements`.
+   * `also`, given the results, may name the caller's own writes (statement parts) to make in the
+   * ledger's statement: one round trip less each.
+   */
   async submitGroupsLocked(
     manager: EntityManager,
     locked: LockedRows,
     groups: readonly (SubmitOptions & { commands: readonly LedgerCommand[] })[],
+    also?: (results: readonly CommandResult[][]) => readonly StatementPart[],
   ): Promise<CommandResult[][]> {
     if (groups.length === 0) return [];
     return this.engine.executeLocked(
       manager,
       locked,
       groups.map((group) => ({ commands: group.commands, linked: group.linked ?? false, audit: group.audit })),
+      also,
+    );
+  }
+
+  /**
+   * Tries groups of new transfers as one statement in a transaction of its own, from the accounts'
+   * states the engine remembers, with the caller's own writes (`also`, made from the results) in the
+   * same statement: one round trip and one commit, no locks taken first. Undefined when it could not
+   * be done that way (an account not remembered or moved meanwhile, a refusal, a part whose rows did
+   * not all change as the caller expected): then nothing was written, and the caller takes its
+   * locking path. `also` must make each of its writes conditional on the state it read (for example
+   * `WHERE status = ...` with the rows it expects), so that a change meanwhile fails the statement.
+   */
+  async submitGroupsFromRemembered(
+    groups: readonly (SubmitOptions & { commands: readonly LedgerCommand[] })[],
+    also: (results: readonly CommandResult[][]) => readonly StatementPart[],
+  ): Promise<CommandResult[][] | undefined> {
+    if (groups.length === 0) return undefined;
+    return this.engine.writeFromRemembered(
+      groups.map((group) => ({ commands: group.commands, linked: group.linked ?? false, audit: group.audit })),
+      this.clock.now(),
+      also,
     );
   }
 

@@ -7,6 +7,7 @@ import { Clock } from '../common/clock/clock.js';
 import { GroupCommitter, type Settled } from '../common/group-commit.js';
 import { isCurrencyCode } from '../common/money/currency.js';
 import { type StatementResult, transactionOpenedWith, uuidArrayLiteral } from '../common/opened-transaction.js';
+import { composeParts, type StatementPart } from '../common/statement-parts.js';
 import { entryHash, type EntrySide, transferDigest } from './ledger-hashing.js';
 import { LedgerError, LedgerErrorCode } from './ledger.errors.js';
 import {
@@ -338,10 +339,11 @@ export class PostingEngine implements OnApplicationShutdown {
    */
   private readonly remembered = new Map<string, AccountState>();
   /**
-   * How the batcher's transactions went, for benchmarks and tests: written from remembered accounts,
-   * written through the locking path, and tries from remembered accounts that found one moved (or an id taken).
+   * How writes went, for benchmarks and tests: written from remembered accounts, batches of the
+   * batcher written through the locking path, and tries from remembered accounts that found one moved
+   * (or an id taken, or a part's row changed) and gave way to a locking path.
    */
-  readonly batchWrites = { fromRemembered: 0, locking: 0, rememberedMoved: 0 };
+  readonly writes = { fromRemembered: 0, locking: 0, rememberedMoved: 0 };
 
   constructor(
     private readonly dataSource: DataSource,
@@ -434,45 +436,56 @@ export class PostingEngine implements OnApplicationShutdown {
    */
   private async executeBatch(groups: readonly CommandGroup[]): Promise<CommandResult[][]> {
     const now = this.clock.now();
-    const fromRemembered = await this.writeFromRemembered(groups, now);
+    const fromRemembered = await this.writeFromRemembered(groups, now, () => []);
     if (fromRemembered !== undefined) return fromRemembered;
     const locks = lockStatements(lockKeys(groups.flatMap((group) => group.commands)));
     const { results, draft } = await transactionOpenedWith(this.dataSource, locks.statements, async (manager, opened) => {
       const applied = this.applyGroups(this.draftFrom(locks.read(opened)), groups, now);
-      await this.write(manager, applied.draft, now, this.auditEvents(groups, applied.results));
+      await this.write(manager, applied.draft, now, this.partsOf(groups, applied.results, []));
       return applied;
     });
     // Committed: every account locked is now as the draft left it.
     for (const account of draft.accounts.values()) this.remember(account);
-    this.batchWrites.locking += 1;
+    this.writes.locking += 1;
     return results;
   }
 
   /**
    * Applies groups inside the caller's transaction, against rows it locked and read in its opening
    * round trip with `lockStatements` (a hot path that opens its transaction with its own locks and
-   * the ledger's together). Every command must stay within those rows.
+   * the ledger's together). Every command must stay within those rows. `also` gives, from the
+   * results, the caller's own writes to make in the ledger's statement.
    */
-  async executeLocked(manager: EntityManager, locked: LockedRows, groups: readonly CommandGroup[]): Promise<CommandResult[][]> {
+  async executeLocked(
+    manager: EntityManager,
+    locked: LockedRows,
+    groups: readonly CommandGroup[],
+    also: (results: readonly CommandResult[][]) => readonly StatementPart[] = () => [],
+  ): Promise<CommandResult[][]> {
     assertWithin(
       locked.scope,
       groups.flatMap((group) => group.commands),
     );
-    return this.applyAndWriteForCaller(manager, groups, locked, this.clock.now());
+    return this.applyAndWriteForCaller(manager, groups, locked, this.clock.now(), also);
   }
 
   /**
-   * The optimistic path: a batch of new transfers (no resolutions) whose accounts are all remembered
-   * is applied to the remembered states and written with its audit events in one statement, in a
-   * transaction of its own (autocommit: one round trip, one commit). The statement changes each
-   * account only where it is still at the remembered head and open (`ledger_require` fails it as a
-   * whole otherwise), and an id that exists already fails its insert; either way nothing is written,
-   * the accounts are forgotten and the batch takes the locking path. The database allows balances to
-   * change only with a new head (ledger_account_guard), so an unmoved head means unchanged balances.
-   * Any refusal also sends the batch down the locking path: a refusal is answered only from rows locked.
-   * Undefined when the batch did not go this way.
+   * The optimistic path: groups of new transfers (no resolutions) whose accounts are all remembered
+   * are applied to the remembered states and written, with their audit events and the caller's `also`
+   * (made from the results), in one statement in a transaction of its own (autocommit: one round trip,
+   * one commit). The statement changes each account only where it is still at the remembered head and
+   * open, and every part must write all its rows (`ledger_require` fails it as a whole otherwise); an
+   * id that exists already fails its insert. Either way nothing is written, the accounts are
+   * forgotten, and the answer is undefined: the caller takes its locking path, which finds out why.
+   * The database lets balances change only with a new head (ledger_account_guard), so an unmoved head
+   * means unchanged balances. A refusal is answered only from rows locked, so any refusal also gives
+   * undefined, as do groups with a resolution or an account not remembered.
    */
-  private async writeFromRemembered(groups: readonly CommandGroup[], now: Date): Promise<CommandResult[][] | undefined> {
+  async writeFromRemembered(
+    groups: readonly CommandGroup[],
+    now: Date,
+    also: (results: readonly CommandResult[][]) => readonly StatementPart[],
+  ): Promise<CommandResult[][] | undefined> {
     const accountIds = new Set<string>();
     for (const group of groups) {
       for (const command of group.commands) {
@@ -487,42 +500,50 @@ export class PostingEngine implements OnApplicationShutdown {
       if (account === undefined) return undefined;
       accounts.push({ ...account });
     }
-    const { draft, results } = this.applyGroups(
-      {
-        accounts: new Map(accounts.map((account) => [account.id, account])),
-        transfers: new Map(),
-        inserts: [],
-        resolutions: new Map(),
-        entries: [],
-      },
-      groups,
-      now,
-    );
-    if (results.some((group) => group.some((result) => !result.ok))) return undefined;
+    const initial: Draft = {
+      accounts: new Map(accounts.map((account) => [account.id, account])),
+      transfers: new Map(),
+      inserts: [],
+      resolutions: new Map(),
+      entries: [],
+    };
+    const { draft, results } = this.applyGroups(initial, groups, now);
+    if (draft.entries.length === 0 || results.some((group) => group.some((result) => !result.ok))) return undefined;
     const heads = new Map(accounts.map((account) => [account.id, account.headSeq]));
     try {
-      await this.write(this.dataSource.manager, draft, now, this.auditEvents(groups, results), heads);
+      await this.write(this.dataSource.manager, draft, now, this.partsOf(groups, results, also(results)), heads);
     } catch {
-      // Moved by another transaction or instance, or a retried id: the locking path finds out which.
+      // Moved by another transaction or instance, a retried id, or a part's row not as the caller saw it.
       for (const id of accountIds) this.remembered.delete(id);
-      this.batchWrites.rememberedMoved += 1;
+      this.writes.rememberedMoved += 1;
       return undefined;
     }
     for (const account of draft.accounts.values()) this.remember(account);
-    this.batchWrites.fromRemembered += 1;
+    this.writes.fromRemembered += 1;
     return results;
   }
 
-  /** In a caller's transaction, which commits later or not at all: its accounts are forgotten, not remembered. */
+  /**
+   * In a caller's transaction. Its accounts are remembered as written, before the caller commits: if
+   * it rolls back instead, the memory is ahead of the database, and the next write from it finds the
+   * head moved and gives way to the locking path (a write from it that comes while the caller's
+   * transaction is open waits for the row lock, then checks the head the caller left).
+   */
   private async applyAndWriteForCaller(
     manager: EntityManager,
     groups: readonly CommandGroup[],
     rows: Pick<LockedRows, 'pendingRows' | 'accountRows' | 'existingRows'>,
     now: Date,
+    also: (results: readonly CommandResult[][]) => readonly StatementPart[] = () => [],
   ): Promise<CommandResult[][]> {
     const { draft, results } = this.applyGroups(this.draftFrom(rows), groups, now);
-    for (const id of draft.accounts.keys()) this.remembered.delete(id);
-    await this.write(manager, draft, now, this.auditEvents(groups, results));
+    try {
+      await this.write(manager, draft, now, this.partsOf(groups, results, also(results)));
+    } catch (error) {
+      for (const id of draft.accounts.keys()) this.remembered.delete(id);
+      throw error;
+    }
+    for (const account of draft.accounts.values()) this.remember(account);
     return results;
   }
 
@@ -583,11 +604,14 @@ export class PostingEngine implements OnApplicationShutdown {
     return { draft, results };
   }
 
-  private auditEvents(groups: readonly CommandGroup[], results: readonly CommandResult[][]): AuditEventInput[] {
-    return groups.flatMap((group, index) => {
+  /** The groups' audit events, then the caller's parts: everything written in the ledger's statement besides its own rows. */
+  private partsOf(groups: readonly CommandGroup[], results: readonly CommandResult[][], also: readonly StatementPart[]): StatementPart[] {
+    const events = groups.flatMap((group, index) => {
       const event = group.audit?.(results[index] ?? []);
       return event ? [event] : [];
     });
+    const audited = this.audit.insertPart(events);
+    return audited === undefined ? [...also] : [audited, ...also];
   }
 
   private apply(draft: Draft, command: LedgerCommand, now: Date, linkedBatchId: string | null): CommandResult {
@@ -823,21 +847,27 @@ export class PostingEngine implements OnApplicationShutdown {
     manager: EntityManager,
     draft: Draft,
     now: Date,
-    events: readonly AuditEventInput[],
+    parts: readonly StatementPart[],
     heads?: ReadonlyMap<string, bigint>,
   ): Promise<void> {
     const inserted = new Set(draft.inserts.map((transfer) => transfer.id));
     if (draft.entries.length === 0 || [...draft.resolutions.keys()].some((id) => inserted.has(id))) {
-      // Not with `heads`: that path writes only drafts with entries and no resolutions.
+      // Never with `heads`: writeFromRemembered writes only drafts with entries and no resolutions.
       await this.writeStepByStep(manager, draft, now);
-      await this.audit.recordAll(events, manager);
+      const alone = composeParts(parts, 1);
+      if (alone.ctes !== '') {
+        await manager.query(
+          `WITH ${alone.ctes} SELECT ledger_require(${alone.requirements.join(' AND ') || 'true'}, 'ledger write: a part did not write every row')`,
+          alone.parameters,
+        );
+      }
       return;
     }
     const t = draft.inserts;
     const r = [...draft.resolutions];
     const e = draft.entries;
     const touched = this.touchedAccounts(draft);
-    const audited = this.audit.insertStatement(events, 39);
+    const also = composeParts(parts, 39);
     await manager.query(
       `WITH inserted_transfers AS (
          INSERT INTO ledger_transfers (id, kind, debit_account_id, credit_account_id, amount, currency, code, metadata, pending_id, timeout_at, status, resolved_by, linked_batch_id, created_at)
@@ -858,12 +888,16 @@ export class PostingEngine implements OnApplicationShutdown {
            FROM unnest($31::uuid[], $32::bigint[], $33::bigint[], $34::bigint[], $35::bigint[], $36::bigint[], $37::text[], $38::bigint[]) AS v(id, dp, dpo, cp, cpo, seq, hash, was)
           WHERE a.id = v.id AND (v.was IS NULL OR (a.head_seq = v.was AND a.closed_at IS NULL))
          RETURNING 1
-       ), audited AS (${audited?.sql ?? 'SELECT 1 WHERE false'})
+       )${also.ctes === '' ? '' : `, ${also.ctes}`}
        SELECT ledger_require(
-                (SELECT count(*) FROM inserted_transfers) = ${t.length} AND (SELECT count(*) FROM resolved) = ${r.length}
-                AND (SELECT count(*) FROM inserted_entries) = ${e.length} AND (SELECT count(*) FROM updated_accounts) = ${touched.length}
-                AND (SELECT count(*) FROM audited) = ${audited === undefined ? 0 : events.length},
-                'ledger write: not every row was written (an account moved or closed, or a pending transfer resolved, meanwhile)')`,
+                ${[
+                  `(SELECT count(*) FROM inserted_transfers) = ${t.length}`,
+                  `(SELECT count(*) FROM resolved) = ${r.length}`,
+                  `(SELECT count(*) FROM inserted_entries) = ${e.length}`,
+                  `(SELECT count(*) FROM updated_accounts) = ${touched.length}`,
+                  ...also.requirements,
+                ].join(' AND ')},
+                'ledger write: not every row was written (an account moved or closed, a pending transfer resolved, or a part''s row changed, meanwhile)')`,
       [
         ...this.transferColumns(t),
         r.map(([id]) => id),
@@ -873,7 +907,7 @@ export class PostingEngine implements OnApplicationShutdown {
         now,
         ...this.accountColumns(touched),
         touched.map((x) => (heads === undefined ? null : String(heads.get(x.id) ?? -1))),
-        ...(audited?.parameters ?? []),
+        ...also.parameters,
       ],
     );
   }

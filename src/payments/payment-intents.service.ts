@@ -7,11 +7,12 @@ import { Clock } from '../common/clock/clock.js';
 import { CommonError, CommonErrorCode, ErrorKind } from '../common/errors/domain-error.js';
 import { GroupCommitter, type Settled } from '../common/group-commit.js';
 import { transactionOpenedWith, uuidArrayLiteral } from '../common/opened-transaction.js';
+import type { StatementPart } from '../common/statement-parts.js';
 import { IdempotencyKeyTaken, IdempotencyService, type TransactionalKey } from '../common/idempotency/idempotency.service.js';
 import { decodeCursor, type Page, toPage } from '../common/pagination/cursor.js';
 import { merchantOf, type Principal, userOf } from '../common/principal.js';
 import { AppConfig } from '../config/app-config.js';
-import { defaultResolutionId, type LedgerLocks, LedgerService } from '../ledger/ledger.service.js';
+import { defaultResolutionId, LedgerService } from '../ledger/ledger.service.js';
 import type { CommandResult, LedgerCommand } from '../ledger/ledger.types.js';
 import type { OutboxEvent } from '../webhooks/webhook-events.js';
 import { WebhookOutbox } from '../webhooks/webhook-outbox.js';
@@ -41,6 +42,8 @@ export interface NewPaymentIntent {
 
 interface Confirmation {
   readonly intentId: string;
+  /** The intent as the request read it (unlocked): what a confirmation from remembered accounts checks against. */
+  readonly seen: PaymentIntent;
   readonly principal: Principal;
   readonly walletAccountId: string;
   readonly merchantAccountId: string;
@@ -49,6 +52,34 @@ interface Confirmation {
   readonly key: TransactionalKey | undefined;
   /** The audit event's origin, captured in the request. */
   readonly audit: (intent: PaymentIntent, failure?: string) => ReturnType<typeof auditOf>;
+}
+
+interface PlannedConfirmation {
+  readonly index: number;
+  readonly intent: PaymentIntent;
+  readonly group: { commands: LedgerCommand[]; linked: true; audit: (results: readonly CommandResult[]) => ReturnType<typeof auditOf> };
+}
+
+interface ConfirmationPlan {
+  /** One a confirmation: its answer if it is already known (refused before the ledger), else undefined. */
+  readonly settled: (Settled<PaymentIntent> | undefined)[];
+  readonly planned: PlannedConfirmation[];
+}
+
+interface ConfirmedIntents {
+  /** The writes of the confirmed intents and their webhook events, as parts of the ledger's statement. */
+  readonly parts: (options: { checkUpdatedAt: boolean }) => StatementPart[];
+}
+
+/** The responses the succeeded confirmations' Idempotency-Keys keep (the route's JSON). */
+function keptResponses(
+  items: readonly Confirmation[],
+  answers: readonly Settled<PaymentIntent>[],
+): { key: TransactionalKey; body: unknown }[] {
+  return items.flatMap((item, index) => {
+    const answer = answers[index];
+    return item.key !== undefined && answer?.ok === true ? [{ key: item.key, body: intentJson(answer.value) }] : [];
+  });
 }
 
 /** The event a change of an intent's status announces to the merchant's webhooks. */
@@ -181,6 +212,7 @@ export class PaymentIntentsService implements OnApplicationShutdown {
     const origin = auditOf(principal, 'payment_intent.confirmed', 'payment_intent', id, {});
     return this.confirmations.submit({
       intentId: id,
+      seen: intent,
       principal,
       walletAccountId,
       merchantAccountId,
@@ -251,43 +283,82 @@ export class PaymentIntentsService implements OnApplicationShutdown {
   }
 
   /**
-   * One transaction for the confirmations, in as few round trips as the work allows: the first
-   * carries BEGIN, the intents' locks (by id), the ledger's account locks and its read of the
-   * transfer ids the confirmations could write (their ids derive from the intents'); then the ledger's
-   * write and the batch's audit events, the intents' new status, the webhook events, the keys with
-   * their responses, and COMMIT. Intents are locked before accounts, as capture and cancel do. Once
-   * committed, each succeeded item's key is marked completed.
+   * The confirmations in as few round trips as the work allows. First, in one statement and one
+   * commit, from the intents as their requests read them and the accounts as the ledger remembers
+   * them (`confirmFromRemembered`); if that cannot be done, in one locking transaction: the first
+   * round trip carries BEGIN, the intents' locks (by id), the ledger's account locks and its read of
+   * the transfer ids the confirmations could write (their ids derive from the intents'); the next, the
+   * ledger's write with the batch's audit events, the intents' new status and the webhook events; then
+   * the keys with their responses, and COMMIT. Intents are locked before accounts, as capture and
+   * cancel do. Once committed, each succeeded item's key is marked completed.
    */
   private async confirmTransaction(items: readonly Confirmation[]): Promise<Settled<PaymentIntent>[]> {
+    const settled = (await this.confirmFromRemembered(items)) ?? (await this.confirmLocked(items));
+    for (const [index, item] of items.entries()) if (settled[index]?.ok === true && item.key !== undefined) item.key.completed = true;
+    return settled;
+  }
+
+  private async confirmLocked(items: readonly Confirmation[]): Promise<Settled<PaymentIntent>[]> {
     const ids = [...new Set(items.map((item) => item.intentId))].sort();
     const locks = this.ledger.lockingStatements({
       accountIds: items.flatMap((item) => [item.walletAccountId, item.merchantAccountId, item.feesAccountId]),
       transferIds: ids.flatMap((id) => (['charge', 'fee', 'authorization'] as const).map((purpose) => intentTransferId(id, purpose))),
     });
-    const settled = await transactionOpenedWith(
+    return transactionOpenedWith(
       this.dataSource,
       [`SELECT * FROM payment_intents WHERE id = ANY(${uuidArrayLiteral(ids)}) ORDER BY id FOR UPDATE`, ...locks.statements],
-      (manager, [intentRows, ...ledgerRows]) =>
-        this.confirmWithin(manager, items, (intentRows?.rows ?? []) as IntentRow[], locks.read(ledgerRows)),
+      async (manager, [intentRows, ...ledgerRows]) => {
+        const intents = new Map(((intentRows?.rows ?? []) as IntentRow[]).map((row) => [row.id, intentFromRow(row)]));
+        const { settled, planned } = this.planConfirmations(items, intents);
+        const now = this.clock.now();
+        await this.ledger.submitGroupsLocked(
+          manager,
+          locks.read(ledgerRows),
+          planned.map((plan) => plan.group),
+          (results) => this.confirmedIntents(items, planned, results, settled, now).parts({ checkUpdatedAt: false }),
+        );
+        const answers = settled.map(
+          (entry) => entry ?? { ok: false as const, error: new Error('a confirmation was left without an answer') },
+        );
+        // Each succeeded item's key keeps its response (the route's JSON) with the change.
+        const taken = await this.keys.keepWithin(manager, keptResponses(items, answers));
+        if (taken.length > 0) throw new KeysTaken(new Set(taken));
+        return answers;
+      },
     );
-    for (const [index, item] of items.entries()) if (settled[index]?.ok === true && item.key !== undefined) item.key.completed = true;
-    return settled;
   }
 
-  private async confirmWithin(
-    manager: EntityManager,
-    items: readonly Confirmation[],
-    rows: readonly IntentRow[],
-    locked: LedgerLocks,
-  ): Promise<Settled<PaymentIntent>[]> {
+  /**
+   * The confirmations as one statement in a transaction of its own: the ledger's transfers from the
+   * accounts it remembers, the audit events, the intents' new status (only where each is still as
+   * its request read it: same status, same updated_at), the webhook events and the keys (only if all
+   * are free). Undefined, with nothing written, unless every confirmation of the batch succeeds that
+   * way; then the locking path does the batch and answers each one from locked rows.
+   */
+  private async confirmFromRemembered(items: readonly Confirmation[]): Promise<Settled<PaymentIntent>[] | undefined> {
+    const { settled, planned } = this.planConfirmations(items, new Map(items.map((item) => [item.intentId, item.seen])));
+    if (planned.length !== items.length) return undefined;
+    const now = this.clock.now();
+    let answers: Settled<PaymentIntent>[] = [];
+    const results = await this.ledger.submitGroupsFromRemembered(
+      planned.map((plan) => plan.group),
+      (ledgerResults) => {
+        const confirmed = this.confirmedIntents(items, planned, ledgerResults, settled, now);
+        answers = settled.map((entry) => entry ?? { ok: false as const, error: new Error('a confirmation was left without an answer') });
+        // Thrown inside the ledger's try: nothing is written, and the locking path answers each one.
+        if (answers.some((answer) => !answer.ok)) throw new Error('confirmation: not every one succeeded');
+        const kept = this.keys.keepPart(keptResponses(items, answers));
+        return [...confirmed.parts({ checkUpdatedAt: true }), ...(kept === undefined ? [] : [kept.part])];
+      },
+    );
+    return results === undefined ? undefined : answers;
+  }
+
+  /** What each confirmation would do to its intent (as given), or why it cannot be confirmed (in `settled`). */
+  private planConfirmations(items: readonly Confirmation[], intents: ReadonlyMap<string, PaymentIntent>): ConfirmationPlan {
     const settled: (Settled<PaymentIntent> | undefined)[] = items.map(() => undefined);
-    const intents = new Map(rows.map((row) => [row.id, intentFromRow(row)]));
     const claimed = new Set<string>();
-    const planned: {
-      index: number;
-      intent: PaymentIntent;
-      group: { commands: LedgerCommand[]; linked: true; audit: (results: readonly CommandResult[]) => ReturnType<typeof auditOf> };
-    }[] = [];
+    const planned: PlannedConfirmation[] = [];
     for (const [index, item] of items.entries()) {
       const intent = intents.get(item.intentId);
       if (intent === undefined || !visibleTo(intent, item.principal)) {
@@ -359,23 +430,23 @@ export class PaymentIntentsService implements OnApplicationShutdown {
         },
       });
     }
-    const results = await this.ledger.submitGroupsLocked(
-      manager,
-      locked,
-      planned.map((plan) => plan.group),
-    );
-    const now = this.clock.now();
-    const updates: {
-      index: number;
-      id: string;
-      status: string;
-      payer: string;
-      captured: bigint;
-      fee: bigint;
-      authorization: string | null;
-      expiresAt: Date | null;
-      completedAt: Date | null;
-    }[] = [];
+    return { settled, planned };
+  }
+
+  /**
+   * From the ledger's results: each planned confirmation's intent as it becomes (answered in
+   * `settled`), or its failure (also in `settled`); and the statement parts that write them, the
+   * intents' new status and their webhook events. The new state is computed here, not read back: it
+   * is exactly what the UPDATE sets.
+   */
+  private confirmedIntents(
+    items: readonly Confirmation[],
+    planned: readonly PlannedConfirmation[],
+    results: readonly CommandResult[][],
+    settled: (Settled<PaymentIntent> | undefined)[],
+    now: Date,
+  ): ConfirmedIntents {
+    const confirmed: { was: PaymentIntent; intent: PaymentIntent }[] = [];
     for (const [position, plan] of planned.entries()) {
       const item = items[plan.index] as Confirmation;
       try {
@@ -383,65 +454,62 @@ export class PaymentIntentsService implements OnApplicationShutdown {
         const [first, fee] = transfers;
         if (first === undefined) throw new Error('a confirmation without a transfer');
         const manual = plan.intent.captureMethod === 'manual';
-        updates.push({
-          index: plan.index,
-          id: plan.intent.id,
+        const intent: PaymentIntent = {
+          ...plan.intent,
           status: manual ? 'requires_capture' : 'succeeded',
-          payer: userOf(item.principal),
-          captured: manual ? 0n : first.amount,
-          fee: fee?.amount ?? 0n,
-          authorization: manual ? first.id : null,
+          payerUserId: userOf(item.principal),
+          amountCaptured: manual ? 0n : first.amount,
+          feeAmount: fee?.amount ?? 0n,
+          authorizationTransferId: manual ? first.id : null,
           // The ledger's own timeout is the one truth about when the hold ends.
-          expiresAt: manual ? first.timeoutAt : null,
+          authorizationExpiresAt: manual ? first.timeoutAt : null,
+          confirmedAt: now,
           completedAt: manual ? null : now,
-        });
+          updatedAt: now,
+        };
+        confirmed.push({ was: plan.intent, intent });
+        settled[plan.index] = { ok: true, value: intent };
       } catch (error) {
         settled[plan.index] = { ok: false, error };
       }
     }
-    if (updates.length > 0) {
-      const updated: IntentRow[] = await manager
-        .query(
-          `UPDATE payment_intents p
-            SET status = x.status, payer_user_id = x.payer, amount_captured = x.captured, fee_amount = x.fee,
-                authorization_transfer_id = x.auth_id, authorization_expires_at = x.expires_at,
-                confirmed_at = $9, completed_at = x.completed_at, updated_at = $9
-           FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::bigint[], $5::bigint[], $6::uuid[], $7::timestamptz[], $8::timestamptz[])
-                AS x(id, status, payer, captured, fee, auth_id, expires_at, completed_at)
-          WHERE p.id = x.id AND p.status = 'requires_confirmation'
-         RETURNING p.*`,
-          [
-            updates.map((u) => u.id),
-            updates.map((u) => u.status),
-            updates.map((u) => u.payer),
-            updates.map((u) => u.captured.toString()),
-            updates.map((u) => u.fee.toString()),
-            updates.map((u) => u.authorization),
-            updates.map((u) => u.expiresAt),
-            updates.map((u) => u.completedAt),
-            now,
-          ],
-        )
-        .then((result: [IntentRow[], number]) => result[0]);
-      // The rows are locked by this transaction and were in requires_confirmation: every one must have changed.
-      if (updated.length !== updates.length)
-        throw new Error(`confirmation: ${updates.length} intents to update, ${updated.length} updated`);
-      const byId = new Map(updated.map((row) => [row.id, intentFromRow(row)]));
-      const confirmed = updates.map((u) => byId.get(u.id) as PaymentIntent);
-      await this.outbox.enqueue(manager, confirmed.map(intentEvent));
-      for (const [position, u] of updates.entries()) settled[u.index] = { ok: true, value: confirmed[position] as PaymentIntent };
-    }
-    const answers = settled.map((entry) => entry ?? { ok: false as const, error: new Error('a confirmation was left without an answer') });
-    // Each succeeded item's key keeps its response (the route's JSON) with the change.
-    const taken = await this.keys.keepWithin(
-      manager,
-      items.flatMap((item, index) => {
-        const answer = answers[index];
-        return item.key !== undefined && answer?.ok === true ? [{ key: item.key, body: intentJson(answer.value) }] : [];
-      }),
-    );
-    if (taken.length > 0) throw new KeysTaken(new Set(taken));
-    return answers;
+    const parts = ({ checkUpdatedAt }: { checkUpdatedAt: boolean }): StatementPart[] => {
+      if (confirmed.length === 0) return [];
+      const events = this.outbox.enqueuePart(confirmed.map(({ intent }) => intentEvent(intent)));
+      const update: StatementPart = {
+        ctes: [
+          {
+            name: 'payment_intents_confirmed',
+            // Locked rows in requires_confirmation (the locking path), or rows still as their requests
+            // read them (checkUpdatedAt; to the millisecond, as `pg` reads a timestamp): every one
+            // must change, or the whole statement fails.
+            sql: `UPDATE payment_intents p
+                     SET status = x.status, payer_user_id = x.payer, amount_captured = x.captured, fee_amount = x.fee,
+                         authorization_transfer_id = x.auth_id, authorization_expires_at = x.expires_at,
+                         confirmed_at = $9, completed_at = x.completed_at, updated_at = $9
+                    FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::bigint[], $5::bigint[], $6::uuid[], $7::timestamptz[], $8::timestamptz[], $10::timestamptz[])
+                         AS x(id, status, payer, captured, fee, auth_id, expires_at, completed_at, was_updated_at)
+                   WHERE p.id = x.id AND p.status = 'requires_confirmation' AND (x.was_updated_at IS NULL OR date_trunc('milliseconds', p.updated_at) = x.was_updated_at)
+                  RETURNING 1`,
+            rows: confirmed.length,
+          },
+        ],
+        parameters: [
+          confirmed.map(({ intent }) => intent.id),
+          confirmed.map(({ intent }) => intent.status),
+          confirmed.map(({ intent }) => intent.payerUserId),
+          confirmed.map(({ intent }) => intent.amountCaptured.toString()),
+          confirmed.map(({ intent }) => intent.feeAmount.toString()),
+          confirmed.map(({ intent }) => intent.authorizationTransferId),
+          confirmed.map(({ intent }) => intent.authorizationExpiresAt),
+          confirmed.map(({ intent }) => intent.completedAt),
+          now,
+          confirmed.map(({ was }) => (checkUpdatedAt ? was.updatedAt : null)),
+        ],
+      };
+      return events === undefined ? [update] : [update, events.part];
+    };
+    return { parts };
   }
 
   /**

@@ -47,13 +47,13 @@ describe('the posting engine, writing from remembered accounts', () => {
   it('writes a batch over remembered accounts in one statement once the locking path has seen them', async () => {
     const funding = await open('external');
     const wallet = await open('user', { debitsMustNotExceedCredits: true });
-    const before = { ...engine.batchWrites };
+    const before = { ...engine.writes };
     okTransfer(await submit(engine, transfer(funding, wallet, 1_000n)));
-    expect(engine.batchWrites.locking - before.locking).toBe(1);
+    expect(engine.writes.locking - before.locking).toBe(1);
     okTransfer(await submit(engine, transfer(funding, wallet, 500n)));
     okTransfer(await submit(engine, transfer(funding, wallet, 250n)));
-    expect(engine.batchWrites.fromRemembered - before.fromRemembered).toBe(2);
-    expect(engine.batchWrites.rememberedMoved - before.rememberedMoved).toBe(0);
+    expect(engine.writes.fromRemembered - before.fromRemembered).toBe(2);
+    expect(engine.writes.rememberedMoved - before.rememberedMoved).toBe(0);
     expect(await balances(wallet)).toEqual({ debitsPosted: 0, creditsPosted: 1_750, headSeq: 3 });
     await expectLedgerInvariants(t.dataSource);
   });
@@ -66,14 +66,14 @@ describe('the posting engine, writing from remembered accounts', () => {
     okTransfer(await submit(engine, transfer(wallet, merchant, 60n)));
     // The other instance spends 30 of the 40 left; this engine still remembers 40.
     okTransfer(await submit(otherInstance, transfer(wallet, merchant, 30n)));
-    const before = { ...engine.batchWrites };
+    const before = { ...engine.writes };
     expect(errorCode(await submit(engine, transfer(wallet, merchant, 20n)))).toBe('EXCEEDS_CREDITS');
-    expect(engine.batchWrites.rememberedMoved - before.rememberedMoved).toBe(1);
-    expect(engine.batchWrites.locking - before.locking).toBe(1);
+    expect(engine.writes.rememberedMoved - before.rememberedMoved).toBe(1);
+    expect(engine.writes.locking - before.locking).toBe(1);
     expect(await balances(wallet)).toEqual({ debitsPosted: 90, creditsPosted: 100, headSeq: 3 });
     // Refreshed by the locking path, the memory is current again: the last 10 go in one statement.
     okTransfer(await submit(engine, transfer(wallet, merchant, 10n)));
-    expect(engine.batchWrites.fromRemembered - before.fromRemembered).toBe(1);
+    expect(engine.writes.fromRemembered - before.fromRemembered).toBe(1);
     expect(await balances(merchant)).toEqual({ debitsPosted: 0, creditsPosted: 100, headSeq: 3 });
     await expectLedgerInvariants(t.dataSource);
   });
@@ -84,9 +84,9 @@ describe('the posting engine, writing from remembered accounts', () => {
     okTransfer(await submit(engine, transfer(funding, merchant, 100n)));
     okTransfer(await submit(engine, transfer(funding, merchant, 100n)));
     await ledger.closeAccount(merchant.id);
-    const before = { ...engine.batchWrites };
+    const before = { ...engine.writes };
     expect(errorCode(await submit(engine, transfer(funding, merchant, 100n)))).toBe('ACCOUNT_CLOSED');
-    expect(engine.batchWrites.rememberedMoved - before.rememberedMoved).toBe(1);
+    expect(engine.writes.rememberedMoved - before.rememberedMoved).toBe(1);
     expect(await balances(merchant)).toEqual({ debitsPosted: 0, creditsPosted: 200, headSeq: 2 });
   });
 
@@ -96,10 +96,10 @@ describe('the posting engine, writing from remembered accounts', () => {
     okTransfer(await submit(engine, transfer(funding, merchant, 100n)));
     const first = transfer(funding, merchant, 42n);
     expect(okTransfer(await submit(engine, first)).id).toBe(first.id);
-    const before = { ...engine.batchWrites };
+    const before = { ...engine.writes };
     const again = await submit(engine, first);
     expect(again).toMatchObject({ ok: true, replayed: true });
-    expect(engine.batchWrites.rememberedMoved - before.rememberedMoved).toBe(1);
+    expect(engine.writes.rememberedMoved - before.rememberedMoved).toBe(1);
     expect(errorCode(await submit(engine, { ...first, amount: 43n }))).toBe('TRANSFER_EXISTS_WITH_DIFFERENT_FIELDS');
     expect(await balances(merchant)).toEqual({ debitsPosted: 0, creditsPosted: 142, headSeq: 2 });
   });

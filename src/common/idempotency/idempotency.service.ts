@@ -6,6 +6,7 @@ import { BatchedRead } from '../batched-read.js';
 import { canonicalJson } from '../canonical-json.js';
 import { Clock } from '../clock/clock.js';
 import { CommonError, CommonErrorCode, ErrorKind } from '../errors/domain-error.js';
+import { composeParts, type StatementPart } from '../statement-parts.js';
 
 export interface IdempotentRequest {
   readonly clientId: string;
@@ -191,7 +192,26 @@ export class IdempotencyService {
    * them (IdempotencyKeyTaken for theirs). Each key must appear once.
    */
   async keepWithin(manager: EntityManager, completions: readonly { key: TransactionalKey; body: unknown }[]): Promise<TransactionalKey[]> {
-    if (completions.length === 0) return [];
+    const kept = this.keepPart(completions);
+    if (kept === undefined) return [];
+    const rows: { client_id: string; key: string }[] = await manager.query(
+      `WITH ${composeParts([kept.part], 1).ctes} SELECT client_id, key FROM idempotency_keys_kept`,
+      [...kept.part.parameters],
+    );
+    const inserted = new Set(rows.map((row) => JSON.stringify([row.client_id, row.key])));
+    return kept.sorted.filter(({ key }) => !inserted.has(JSON.stringify([key.clientId, key.key]))).map(({ key }) => key);
+  }
+
+  /**
+   * The insert of `keepWithin`, as a part of the caller's own statement (a CTE named
+   * `idempotency_keys_kept`) that fails unless every key was still free: a hot path that cannot
+   * afford a round trip for the keys, and falls back to `keepWithin` (which says which keys were
+   * taken) when its statement fails. Undefined when there are no keys.
+   */
+  keepPart(
+    completions: readonly { key: TransactionalKey; body: unknown }[],
+  ): { part: StatementPart; sorted: { key: TransactionalKey; body: unknown }[] } | undefined {
+    if (completions.length === 0) return undefined;
     const sorted = [...completions].sort((a, b) => compare(a.key.clientId, b.key.clientId) || compare(a.key.key, b.key.key));
     const ids = sorted.map(({ key }) => JSON.stringify([key.clientId, key.key]));
     if (new Set(ids).size !== ids.length) throw new Error('idempotency keys: the same key twice in one transaction');
@@ -201,16 +221,22 @@ export class IdempotencyService {
       return json;
     });
     const column = <T>(of: (key: TransactionalKey) => T): T[] => sorted.map(({ key }) => of(key));
-    const rows: { client_id: string; key: string }[] = await manager.query(
-      `INSERT INTO idempotency_keys (client_id, key, request_hash, method, path, state, locked_at, response_status, response_body,
-                                     created_at, completed_at, expires_at)
-       SELECT x.client_id, x.key, x.request_hash, x.method, x.path, 'completed', NULL, x.status, x.body::jsonb, x.created_at, $10, x.expires_at
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::timestamptz[], $9::timestamptz[])
-              WITH ORDINALITY AS x(client_id, key, request_hash, method, path, status, body, created_at, expires_at, position)
-        ORDER BY x.position
-       ON CONFLICT (client_id, key) DO NOTHING
-       RETURNING client_id, key`,
-      [
+    const part: StatementPart = {
+      ctes: [
+        {
+          name: 'idempotency_keys_kept',
+          sql: `INSERT INTO idempotency_keys (client_id, key, request_hash, method, path, state, locked_at, response_status, response_body,
+                                             created_at, completed_at, expires_at)
+                SELECT x.client_id, x.key, x.request_hash, x.method, x.path, 'completed', NULL, x.status, x.body::jsonb, x.created_at, $10, x.expires_at
+                  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::timestamptz[], $9::timestamptz[])
+                       WITH ORDINALITY AS x(client_id, key, request_hash, method, path, status, body, created_at, expires_at, position)
+                 ORDER BY x.position
+                ON CONFLICT (client_id, key) DO NOTHING
+                RETURNING client_id, key`,
+          rows: sorted.length,
+        },
+      ],
+      parameters: [
         column((key) => key.clientId),
         column((key) => key.key),
         column((key) => key.requestHash),
@@ -222,9 +248,8 @@ export class IdempotencyService {
         column((key) => key.expiresAt),
         this.clock.now(),
       ],
-    );
-    const inserted = new Set(rows.map((row) => JSON.stringify([row.client_id, row.key])));
-    return sorted.filter((_, index) => !inserted.has(ids[index] as string)).map(({ key }) => key);
+    };
+    return { part, sorted };
   }
 
   /**
