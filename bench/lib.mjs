@@ -1,10 +1,11 @@
 /* global AbortSignal */
 // Helpers shared by the benchmark scenarios in bench/: child processes, throwaway databases,
-// autocannon runs and plain-text result tables. Every wait here is bounded, and every child process
-// started through this file is killed when the benchmark process exits, however it exits.
+// autocannon runs, constant-rate runs and plain-text result tables. Every wait here is bounded, and
+// every child process started through this file is killed when the benchmark process exits, however it exits.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, realpathSync } from 'node:fs';
+import http from 'node:http';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import { dirname, resolve } from 'node:path';
@@ -25,6 +26,11 @@ const KILL_WAIT_MS = 5_000;
 const OUTPUT_KEPT_BYTES = 64 * 1024;
 const DATABASE_TIMEOUT_MS = 15_000;
 const AUTOCANNON_GRACE_SECONDS = 30;
+const CONSTANT_RATE_GRACE_SECONDS = 30;
+/** A request sent later than this after its scheduled time, with a connection free, was held up by the generator itself. */
+const LATE_START_MS = 1;
+/** A constant-rate run achieved its offered rate if it answered at least this share of it (2xx) a second. */
+const ACHIEVED_SHARE_MIN = 0.99;
 
 // ---------------------------------------------------------------------------------------------
 // Cleanup: children are killed synchronously on 'exit'; databases (async) are dropped on signals.
@@ -89,6 +95,13 @@ export function freePort() {
     5_000,
     'finding a free port',
   );
+}
+
+/** Nearest-rank percentile of an ascending-sorted array. */
+export function percentile(sorted, p) {
+  if (sorted.length === 0) return undefined;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1];
 }
 
 export function median(values) {
@@ -379,6 +392,220 @@ export async function measure(url, { connections, durationSeconds, warmupSeconds
 }
 
 // ---------------------------------------------------------------------------------------------
+// Constant-rate (open-loop) load
+//
+// autocannon is a closed loop: each connection sends its next request when the last one is answered,
+// so it measures the service at saturation, where mean latency is just connections / throughput. The
+// issues' goals are service levels ("N a second with p99 under M ms"), measured the way wrk2 and k6's
+// constant-arrival-rate do: requests offered on a fixed schedule whatever the answers, each one's
+// latency counted from its scheduled send time, so a stall delays the requests behind it and is seen
+// (no coordinated omission).
+
+/**
+ * Offers `ratePerSec` requests a second for `durationSeconds` over `connections` keep-alive connections,
+ * one request at a time each: request i is due at start + i / rate; if every connection is busy it waits
+ * for the first one free, and its latency still counts from when it was due. Requests are built as
+ * autocannon builds them, from the same `request` object ({ method, path, headers, body, setupRequest,
+ * onResponse }), when they are sent (so nothing is consumed for a request never sent), with one context
+ * a connection kept for the whole run (autocannon, given one request, starts each from a fresh context). Bounded: after duration + 30 s, requests not yet sent are abandoned and those in flight
+ * cut off, and both are counted.
+ * Returns { offeredPerSec, achievedPerSec (2xx answers a second over the time it took to send every
+ * request: the schedule, or longer when requests waited for connections), latency percentiles in ms,
+ * p99 of each second of the schedule, counts }.
+ */
+export async function runConstantRate({ url, request, connections = 64, ratePerSec, durationSeconds }) {
+  const origin = new URL(url);
+  const total = Math.round(ratePerSec * durationSeconds);
+  const dueMs = (index) => startMs + (index * 1000) / ratePerSec;
+  const latenciesMs = new Float64Array(total);
+  const bySecond = Array.from({ length: Math.ceil(durationSeconds) }, () => []);
+  const counts = {
+    recorded: 0,
+    ok: 0,
+    non2xx: 0,
+    errors: 0,
+    waitedForConnection: 0,
+    lateStarts: 0,
+    lateStartMaxMs: 0,
+    abandoned: 0,
+    cutOff: 0,
+  };
+  const idle = Array.from({ length: connections }, () => ({ agent: new http.Agent({ keepAlive: true, maxSockets: 1 }), context: {} }));
+  const all = [...idle];
+  const waiting = [];
+  let waitingHead = 0;
+  let issued = 0;
+  let lastSentMs = 0;
+  let stopped = false;
+  let timer;
+  let finish;
+  let fail;
+  const finished = new Promise((done, failed) => {
+    finish = done;
+    fail = failed;
+  });
+
+  const send = (connection, index) => {
+    const built = { method: request.method ?? 'GET', path: request.path ?? '/', headers: request.headers ?? {}, body: request.body };
+    const req = request.setupRequest ? request.setupRequest(built, connection.context) : built;
+    const body = req.body === undefined ? undefined : Buffer.from(req.body);
+    lastSentMs = performance.now();
+    let settled = false;
+    const settle = (status, text) => {
+      if (settled || stopped) return;
+      settled = true;
+      if (status === undefined) counts.errors += 1;
+      else {
+        const latencyMs = performance.now() - dueMs(index);
+        latenciesMs[counts.recorded++] = latencyMs;
+        bySecond[Math.floor(index / ratePerSec)]?.push(latencyMs);
+        if (status >= 200 && status < 300) counts.ok += 1;
+        else counts.non2xx += 1;
+        request.onResponse?.(status, text, connection.context);
+      }
+      release(connection);
+    };
+    const outgoing = http.request(
+      {
+        host: origin.hostname,
+        port: origin.port,
+        method: req.method,
+        path: req.path,
+        headers: body === undefined ? req.headers : { ...req.headers, 'content-length': body.length },
+        agent: connection.agent,
+      },
+      (response) => {
+        const chunks = [];
+        response.on('data', (chunk) => chunks.push(chunk));
+        response.on('end', () => settle(response.statusCode, Buffer.concat(chunks).toString('utf8')));
+        response.on('error', () => settle(undefined));
+      },
+    );
+    outgoing.on('error', () => settle(undefined));
+    outgoing.end(body);
+  };
+
+  const release = (connection) => {
+    if (waitingHead < waiting.length) {
+      sendSafely(connection, waiting[waitingHead++]);
+      return;
+    }
+    idle.push(connection);
+    if (issued === total && idle.length === connections) finish();
+  };
+
+  // A request builder that throws (e.g. out of prepared intents) ends the run: what follows would be malformed.
+  const sendSafely = (connection, index) => {
+    try {
+      send(connection, index);
+    } catch (error) {
+      stopped = true;
+      fail(error);
+    }
+  };
+
+  const issueDue = () => {
+    const now = performance.now();
+    const due = Math.min(total, Math.floor(((now - startMs) * ratePerSec) / 1000) + 1);
+    for (; issued < due && !stopped; issued += 1) {
+      const connection = idle.pop();
+      if (connection === undefined) {
+        counts.waitedForConnection += 1;
+        waiting.push(issued);
+        continue;
+      }
+      const lateMs = performance.now() - dueMs(issued);
+      if (lateMs > LATE_START_MS) counts.lateStarts += 1;
+      counts.lateStartMaxMs = Math.max(counts.lateStartMaxMs, lateMs);
+      sendSafely(connection, issued);
+    }
+    if (stopped) return;
+    if (issued < total) timer = setTimeout(issueDue, Math.max(0, dueMs(issued) - performance.now()));
+    else if (idle.length === connections) finish();
+  };
+
+  const startMs = performance.now();
+  issueDue();
+  try {
+    await withTimeout(finished, (durationSeconds + CONSTANT_RATE_GRACE_SECONDS) * 1000, 'the constant-rate run').catch((error) => {
+      if (stopped) throw error;
+      counts.abandoned = total - issued + (waiting.length - waitingHead);
+      counts.cutOff = connections - idle.length;
+    });
+  } finally {
+    stopped = true;
+    clearTimeout(timer);
+    for (const connection of all) connection.agent.destroy();
+  }
+  const sorted = latenciesMs.subarray(0, counts.recorded).sort();
+  const sendingSeconds = Math.max(durationSeconds, (lastSentMs - startMs) / 1000 + 1 / ratePerSec);
+  return {
+    connections,
+    offeredPerSec: ratePerSec,
+    durationSeconds,
+    achievedPerSec: counts.ok / sendingSeconds,
+    latencyP50Ms: percentile(sorted, 50),
+    latencyP90Ms: percentile(sorted, 90),
+    latencyP99Ms: percentile(sorted, 99),
+    latencyP999Ms: percentile(sorted, 99.9),
+    latencyMaxMs: sorted.at(-1),
+    latencyP99BySecondMs: bySecond.map((latencies) => percentile(Float64Array.from(latencies).sort(), 99)),
+    requests: total,
+    ...counts,
+  };
+}
+
+/** A warm-up at the same rate (not reported), then the measured constant-rate run. */
+export async function measureConstantRate({ warmupSeconds, durationSeconds, ...options }) {
+  if (warmupSeconds > 0) await runConstantRate({ ...options, durationSeconds: warmupSeconds });
+  return runConstantRate({ ...options, durationSeconds });
+}
+
+/** What a constant-rate figure is measured under, for a scenario's conditions. */
+export function constantRateConditions({ ratePerSec, connections, durationSeconds, warmupSeconds }) {
+  return `${formatNumber(ratePerSec)}/s offered on a fixed schedule for ${durationSeconds} s after ${warmupSeconds} s at the same rate, ${connections} keep-alive connections (one request at a time each; a request due while all are busy waits for one); latency from each request's scheduled send time (no coordinated omission); node:http in this bench process, on the same cpus as the service, as autocannon is`;
+}
+
+const ms1 = (value) => (value === undefined || Number.isNaN(value) ? '-' : `${value.toFixed(1)} ms`);
+
+/** One line with everything a constant-rate run measured. */
+export function describeConstantRate(figures) {
+  return [
+    `offered ${formatNumber(figures.offeredPerSec)}/s for ${figures.durationSeconds} s, achieved ${formatNumber(figures.achievedPerSec)}/s (2xx)`,
+    `latency from the scheduled time: p50 ${ms1(figures.latencyP50Ms)}, p90 ${ms1(figures.latencyP90Ms)}, p99 ${ms1(figures.latencyP99Ms)}, p99.9 ${ms1(figures.latencyP999Ms)}, max ${ms1(figures.latencyMaxMs)}`,
+    `p99 of each second: ${figures.latencyP99BySecondMs.map((value) => (value === undefined ? '-' : value.toFixed(0))).join(', ')} ms`,
+    `${formatNumber(figures.requests)} requests, ${figures.errors} errors, ${figures.non2xx} non-2xx, ${figures.abandoned} never sent and ${figures.cutOff} cut off at the time limit`,
+    `${formatNumber(figures.waitedForConnection)} waited for a connection, ${formatNumber(figures.lateStarts)} others started more than ${LATE_START_MS} ms late (the generator's own lag; at most ${ms1(figures.lateStartMaxMs)})`,
+  ].join('; ');
+}
+
+/** The notes of a saturation row: its figures against the goal, saying what a closed loop's latency is. */
+export function saturationVerdict(figures, { goalPerSec, goalP99Ms }) {
+  const throughputMet = figures.requestsPerSec >= goalPerSec;
+  const p99Met = figures.latencyP99Ms < goalP99Ms;
+  return `>= ${formatNumber(goalPerSec)}/s: ${throughputMet ? 'met' : 'MISSED'}; p99 < ${goalP99Ms} ms at saturation: ${p99Met ? 'met' : 'MISSED'}${p99Met ? '' : ' (latency with every connection busy; the goal p99 is judged at the goal rate)'}`;
+}
+
+/**
+ * The scenario's goal, "at least `goalPerSec` a second with p99 under `goalP99Ms`": met only if the
+ * saturation run reached the rate and the constant-rate run, offered exactly that rate, answered it
+ * (within 1%) with its p99 under the goal. Returns the verdict as text for a table.
+ */
+export function serviceLevelVerdict(saturation, constantRate, { goalPerSec, goalP99Ms }) {
+  const goal = `goal >= ${formatNumber(goalPerSec)}/s with p99 < ${goalP99Ms} ms`;
+  if (constantRate.offeredPerSec !== goalPerSec) {
+    return `${goal}: not judged (offered ${formatNumber(constantRate.offeredPerSec)}/s, not the goal rate)`;
+  }
+  const checks = [
+    [saturation.requestsPerSec >= goalPerSec, `saturation ${formatNumber(saturation.requestsPerSec)}/s`],
+    [constantRate.achievedPerSec >= goalPerSec * ACHIEVED_SHARE_MIN, `achieved ${formatNumber(constantRate.achievedPerSec)}/s`],
+    [constantRate.latencyP99Ms < goalP99Ms, `p99 ${ms1(constantRate.latencyP99Ms)} at the goal rate`],
+  ];
+  const failed = checks.filter(([passed]) => !passed).map(([, what]) => what);
+  return `${goal}: ${failed.length === 0 ? 'met' : `MISSED (${failed.join(', ')})`}`;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Output
 
 export function formatNumber(value, fractionDigits = 0) {
@@ -476,6 +703,14 @@ export function loadProblems(figures) {
   if (figures.errors > 0) problems.push(`${figures.errors} errors`);
   if (figures.timeouts > 0) problems.push(`${figures.timeouts} timeouts`);
   if (figures.non2xx > 0) problems.push(`${figures.non2xx} non-2xx`);
+  return problems;
+}
+
+/** The same for a constant-rate run, and the requests it gave up on at its time limit. */
+export function constantRateProblems(figures) {
+  const problems = loadProblems(figures);
+  if (figures.abandoned > 0 || figures.cutOff > 0)
+    problems.push(`${figures.abandoned} never sent and ${figures.cutOff} cut off at the time limit`);
   return problems;
 }
 

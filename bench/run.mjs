@@ -7,6 +7,8 @@
 // BENCH_STARTUP_RUNS (3), BENCH_OAUTH_CONNECTIONS (64; the oauth scenario's own, in place of BENCH_CONNECTIONS),
 // BENCH_LEDGER_CALLERS (64), BENCH_LEDGER_ACCOUNTS (1000), BENCH_LEDGER_NAIVE_POOL (60), BENCH_LEDGER_ENTRIES (1,000,000),
 // BENCH_EXPORT_ENTRIES (1,000,000), BENCH_AUDIT_CALLERS (64), BENCH_WAIVERS_USERS (64), BENCH_WAIVERS_POOL_SIZE,
+// BENCH_LEDGER_RATE (2,000), BENCH_PAYMENTS_RATE (1,500), BENCH_WAIVERS_RATE (2,000): the requests a second the
+// constant-rate runs offer after the saturation runs (the issues' goal rates; lib.mjs runConstantRate),
 // BENCH_IDENTITY_CONNECTIONS (64), BENCH_IDENTITY_USERS (40,000), BENCH_IDENTITY_SCORE_USERS (2,000),
 // BENCH_SERVICE_NODE_ARGS (node flags for the service, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`),
 // BENCH_ADMIN_DATABASE_URL (postgres://postgres@127.0.0.1:5432/postgres).
