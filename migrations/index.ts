@@ -10,7 +10,7 @@ import { CreateWebhooks1763712610000 } from './1763712610000-create-webhooks.js'
 import { CreateWaivers1763712700000 } from './1763712700000-create-waivers.js';
 import { AuditChainRetention1763712800000 } from './1763712800000-audit-chain-retention.js';
 import { ConsolePublicClient1763712810000 } from './1763712810000-console-public-client.js';
-import { LedgerRequire1763712900000 } from './1763712900000-ledger-require.js';
+import { StatementRequire1763712900000 } from './1763712900000-statement-require.js';
 
 /**
  * Every migration, oldest first. A new migration file is added at the end of this list; a committed
@@ -29,5 +29,5 @@ export const MIGRATIONS = [
   CreateWaivers1763712700000,
   AuditChainRetention1763712800000,
   ConsolePublicClient1763712810000,
-  LedgerRequire1763712900000,
+  StatementRequire1763712900000,
 ];

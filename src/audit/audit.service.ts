@@ -127,23 +127,11 @@ export class AuditService implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   /**
-   * Records several events with one statement inside the caller's transaction (the posting engine
-   * writes a batch's events with its transfers). Each event's request context must be in the event:
-   * the ambient one belongs to whichever request is running the batch.
-   */
-  async recordAll(events: readonly AuditEventInput[], manager: EntityManager): Promise<string[]> {
-    if (events.length === 0) return [];
-    const now = this.clock.now();
-    const rows = events.map((event) => parametersOf(uuidv7(), now, validateAuditEvent(event, undefined)));
-    if (this.off) return rows.map((row) => row[0] as string);
-    await this.insertMany(rows, manager);
-    return rows.map((row) => row[0] as string);
-  }
-
-  /**
-   * The same as `recordAll`, as a part of the caller's own statement (a CTE named `audited`): the
-   * posting engine writes a batch's events in the statement that writes its transfers, one round trip
-   * instead of two. Undefined when there is nothing to write.
+   * Several events as a part of the caller's own statement (a CTE named `audited`), so that they
+   * commit with the caller's change in one round trip: the posting engine writes a batch's events in
+   * the statement that writes its transfers. Each event's request context must be in the event: the
+   * ambient one belongs to whichever request is running the batch. Undefined when there is nothing
+   * to write. Throws, as `record` does, for an event that breaks a rule of audit-event.ts.
    */
   insertPart(events: readonly AuditEventInput[]): StatementPart | undefined {
     if (events.length === 0) return undefined;

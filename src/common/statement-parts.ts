@@ -33,3 +33,22 @@ export function composeParts(
   }
   return { ctes: ctes.join(',\n'), parameters, requirements };
 }
+
+/**
+ * The parts as a statement of their own: their CTEs, then `statement_require` (a function of the
+ * migrations, SQLSTATE 40001) over their row counts, so that the statement fails as a whole, writing
+ * nothing, with `message` unless every part wrote the rows it had to. Undefined when there are no CTEs.
+ */
+export function statementOf(parts: readonly StatementPart[], message: string): { sql: string; parameters: unknown[] } | undefined {
+  const composed = composeParts(parts, 1);
+  if (composed.ctes === '') return undefined;
+  return {
+    sql: `WITH ${composed.ctes} SELECT statement_require(${composed.requirements.join(' AND ') || 'true'}, ${quoted(message)})`,
+    parameters: composed.parameters,
+  };
+}
+
+/** A SQL string literal (standard_conforming_strings: only the quote is doubled). */
+function quoted(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}

@@ -7,7 +7,7 @@ import { Clock } from '../common/clock/clock.js';
 import { GroupCommitter, type Settled } from '../common/group-commit.js';
 import { isCurrencyCode } from '../common/money/currency.js';
 import { type StatementResult, transactionOpenedWith, uuidArrayLiteral } from '../common/opened-transaction.js';
-import { composeParts, type StatementPart } from '../common/statement-parts.js';
+import { composeParts, type StatementPart, statementOf } from '../common/statement-parts.js';
 import { entryHash, type EntrySide, transferDigest } from './ledger-hashing.js';
 import { LedgerError, LedgerErrorCode } from './ledger.errors.js';
 import {
@@ -474,7 +474,7 @@ export class PostingEngine implements OnApplicationShutdown {
    * are applied to the remembered states and written, with their audit events and the caller's `also`
    * (made from the results), in one statement in a transaction of its own (autocommit: one round trip,
    * one commit). The statement changes each account only where it is still at the remembered head and
-   * open, and every part must write all its rows (`ledger_require` fails it as a whole otherwise); an
+   * open, and every part must write all its rows (`statement_require` fails it as a whole otherwise); an
    * id that exists already fails its insert. Either way nothing is written, the accounts are
    * forgotten, and the answer is undefined: the caller takes its locking path, which finds out why.
    * The database lets balances change only with a new head (ledger_account_guard), so an unmoved head
@@ -838,7 +838,7 @@ export class PostingEngine implements OnApplicationShutdown {
    * pending transfers, the entries, the accounts' new balances and heads and the events, as
    * data-modifying CTEs. They see the same snapshot and touch different rows (a resolution updates a
    * pending transfer committed before this transaction), the foreign keys are checked at the end of
-   * the statement, and the statement fails itself (ledger_require) unless every row was written. With
+   * the statement, and the statement fails itself (statement_require) unless every row was written. With
    * `heads` (account id -> the head the draft started from), an account is changed only where it is
    * still at that head and open. A pending transfer resolved in the batch that creates it needs its
    * insert to be visible to its update, so that rare draft is written one statement at a time instead.
@@ -854,13 +854,8 @@ export class PostingEngine implements OnApplicationShutdown {
     if (draft.entries.length === 0 || [...draft.resolutions.keys()].some((id) => inserted.has(id))) {
       // Never with `heads`: writeFromRemembered writes only drafts with entries and no resolutions.
       await this.writeStepByStep(manager, draft, now);
-      const alone = composeParts(parts, 1);
-      if (alone.ctes !== '') {
-        await manager.query(
-          `WITH ${alone.ctes} SELECT ledger_require(${alone.requirements.join(' AND ') || 'true'}, 'ledger write: a part did not write every row')`,
-          alone.parameters,
-        );
-      }
+      const alone = statementOf(parts, 'ledger write: a part did not write every row');
+      if (alone !== undefined) await manager.query(alone.sql, alone.parameters);
       return;
     }
     const t = draft.inserts;
@@ -889,7 +884,7 @@ export class PostingEngine implements OnApplicationShutdown {
           WHERE a.id = v.id AND (v.was IS NULL OR (a.head_seq = v.was AND a.closed_at IS NULL))
          RETURNING 1
        )${also.ctes === '' ? '' : `, ${also.ctes}`}
-       SELECT ledger_require(
+       SELECT statement_require(
                 ${[
                   `(SELECT count(*) FROM inserted_transfers) = ${t.length}`,
                   `(SELECT count(*) FROM resolved) = ${r.length}`,

@@ -7,6 +7,7 @@ import { BatchedRead } from '../common/batched-read.js';
 import { Clock } from '../common/clock/clock.js';
 import { CommonError, CommonErrorCode, ErrorKind } from '../common/errors/domain-error.js';
 import { GroupCommitter, type Settled } from '../common/group-commit.js';
+import { type StatementPart, statementOf } from '../common/statement-parts.js';
 import { parseAmountMinor } from '../common/money/money.js';
 import { decodeCursor, type Page, toPage } from '../common/pagination/cursor.js';
 import { merchantOf, type Principal, userOf } from '../common/principal.js';
@@ -482,22 +483,24 @@ export class WaiversService implements OnApplicationShutdown {
    * written (every column comes from it), so only the ids are read back, to check each was written.
    */
   private async writeDecisions(items: readonly PendingDecision[]): Promise<Settled<WaiverDecision>[]> {
-    return this.dataSource.transaction(async (manager) => {
-      const rows = (await manager.query(
-        'INSERT INTO waiver_decisions SELECT * FROM json_populate_recordset(NULL::waiver_decisions, $1) RETURNING id',
-        [JSON.stringify(items.map((item) => recordOf(item.decision)))],
-      )) as { id: string }[];
-      await this.audit.recordAll(
-        items.map((item) => item.event),
-        manager,
-      );
-      const written = new Set(rows.map((row) => row.id));
-      return items.map((item): Settled<WaiverDecision> =>
-        written.has(item.decision.id)
-          ? { ok: true, value: item.decision }
-          : { ok: false, error: new Error('waiver decision: not written') },
-      );
-    });
+    const decisions: StatementPart = {
+      ctes: [
+        {
+          name: 'waiver_decisions_new',
+          sql: 'INSERT INTO waiver_decisions SELECT * FROM json_populate_recordset(NULL::waiver_decisions, $1) RETURNING id',
+          rows: items.length,
+        },
+      ],
+      parameters: [JSON.stringify(items.map((item) => recordOf(item.decision)))],
+    };
+    const audited = this.audit.insertPart(items.map((item) => item.event));
+    // One statement, its own transaction: the decisions and their audit events commit together or not at all.
+    const statement = statementOf(
+      audited === undefined ? [decisions] : [decisions, audited],
+      'waiver decisions: not every row was written',
+    );
+    if (statement !== undefined) await this.dataSource.query(statement.sql, statement.parameters);
+    return items.map((item): Settled<WaiverDecision> => ({ ok: true, value: item.decision }));
   }
 
   /** A decision the caller may see: the user's own, or its merchant's. */
