@@ -24,7 +24,6 @@ import {
   type TransferRow,
 } from './posting-engine.js';
 
-
 /** Namespace of the default ids of resolutions: uuidv5("<pendingId>:<action>"). */
 const RESOLUTION_NAMESPACE = '0a8c2b6e-3d57-5e0b-9a43-6c1f2f5d8e21';
 
