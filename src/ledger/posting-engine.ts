@@ -45,7 +45,7 @@ const MAX_AMOUNT = BigInt(Number.MAX_SAFE_INTEGER);
 const BATCH_LIMIT = 2000;
 const BATCH_RETRIES = 3;
 /** How many accounts' last committed states the engine remembers (the least recently written are forgotten first). */
-const REMEMBERED_ACCOUNTS = 50_000;
+const REMEMBERED_ACCOUNTS = 10_000;
 
 export interface AccountRow {
   id: string;
