@@ -201,7 +201,7 @@ export class WalletController {
   @UserScopes('wallet:read')
   @ApiOperation({ summary: "The user's wallets: balances, holds, debt and recent entries" })
   async view(@Principal() principal: Principal) {
-    return this.wallets.view(userOf(principal));
+    return this.wallets.view(userOf(principal), principal.merchantId);
   }
 
   @Post('top-ups')

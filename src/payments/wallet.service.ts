@@ -136,30 +136,62 @@ export class WalletService {
     });
   }
 
-  /** Balances of every wallet of the user, what they owe, and the latest entries of each wallet. */
-  async view(userId: string) {
+  /**
+   * Balances of every wallet of the user, what they owe, and the latest entries of each wallet. Seen
+   * through a merchant's mini-program (`viewerMerchantId`), an entry of another merchant's payment or
+   * refund keeps its amount (the balance is the user's) but not which intent or refund it was: one
+   * merchant never learns another's identifiers.
+   */
+  async view(userId: string, viewerMerchantId: string | null) {
     const wallets = await this.accounts.ofOwner(userId, 'wallet');
     const receivables = new Map((await this.accounts.ofOwner(userId, 'receivable')).map((entry) => [entry.currency, entry.accountId]));
     const accounts = new Map(
       (await this.ledger.accounts([...wallets.map((w) => w.accountId), ...receivables.values()])).map((account) => [account.id, account]),
     );
+    const recents = new Map<string, Transfer[]>();
+    for (const wallet of wallets)
+      recents.set(wallet.accountId, (await this.ledger.transfers({ accountId: wallet.accountId }, RECENT_ENTRIES)).data);
+    const othersIntents =
+      viewerMerchantId === null ? new Set<string>() : await this.intentsNotOf(viewerMerchantId, [...recents.values()].flat());
     const data = [];
     for (const wallet of wallets) {
       const account = accounts.get(wallet.accountId);
       if (account === undefined) throw new Error(`wallet account ${wallet.accountId} is missing from the ledger`);
       const receivableId = receivables.get(wallet.currency);
       const receivable = receivableId === undefined ? undefined : accounts.get(receivableId);
-      const recent = await this.ledger.transfers({ accountId: wallet.accountId }, RECENT_ENTRIES);
       data.push({
         currency: wallet.currency,
         balanceMinor: (account.creditsPosted - account.debitsPosted).toString(),
         heldMinor: account.debitsPending.toString(),
         availableMinor: (account.creditsPosted - account.debitsPosted - account.debitsPending).toString(),
         owedMinor: (receivable === undefined ? 0n : receivable.debitsPosted - receivable.creditsPosted).toString(),
-        recentEntries: recent.data.map((transfer) => lineJson(transfer, wallet.accountId)),
+        recentEntries: (recents.get(wallet.accountId) ?? []).map((transfer) => {
+          const line = lineJson(transfer, wallet.accountId);
+          return line.paymentIntentId !== null && othersIntents.has(line.paymentIntentId)
+            ? { ...line, paymentIntentId: null, refundId: null }
+            : line;
+        }),
       });
     }
     return { data };
+  }
+
+  /** Of the payment intents the transfers name, those of merchants other than `merchantId`. */
+  private async intentsNotOf(merchantId: string, transfers: readonly Transfer[]): Promise<Set<string>> {
+    const ids = [
+      ...new Set(
+        transfers.flatMap((transfer) => {
+          const id = transfer.metadata?.paymentIntentId;
+          return typeof id === 'string' ? [id] : [];
+        }),
+      ),
+    ];
+    if (ids.length === 0) return new Set();
+    const rows: { id: string }[] = await this.dataSource.query(
+      'SELECT id FROM payment_intents WHERE id = ANY($1::uuid[]) AND merchant_id <> $2',
+      [ids, merchantId],
+    );
+    return new Set(rows.map((row) => row.id));
   }
 
   /**

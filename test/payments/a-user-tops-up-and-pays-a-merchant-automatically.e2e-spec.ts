@@ -296,4 +296,26 @@ describe('a user tops up and pays a merchant with automatic capture', () => {
     expect(retried.status).toBe(200);
     expect(retried.body.status).toBe('succeeded');
   });
+
+  it('shows one merchant’s mini-program the wallet without another merchant’s payment identifiers', async () => {
+    const carol = await payingUser(t, shop, 'carol@example.com');
+    const carolAtRival = await userTokenAt(t, rival, carol);
+    await topUp(t, carol.token, '1000');
+    const atShop = await createIntent(t, shop.token, { amountMinor: 100 });
+    const atRival = await createIntent(t, rival.token, { amountMinor: 200 });
+    expect((await postAndRetry(t, `/v1/payment-intents/${atShop.id}/confirm`, carol.token)).status).toBe(200);
+    expect((await postAndRetry(t, `/v1/payment-intents/${atRival.id}/confirm`, carolAtRival)).status).toBe(200);
+    const payments = (wallet: Awaited<ReturnType<typeof walletOf>>) =>
+      wallet.recentEntries.filter((entry) => entry.code === 'payment').map((entry) => [entry.amountMinor, entry.paymentIntentId]);
+    // The balance is the user's, whoever shows it; which intent paid another merchant is not.
+    expect(payments(await walletOf(t, carol.token))).toEqual([
+      ['200', null],
+      ['100', atShop.id],
+    ]);
+    expect(payments(await walletOf(t, carolAtRival))).toEqual([
+      ['200', atRival.id],
+      ['100', null],
+    ]);
+    expect(await walletOf(t, carolAtRival)).toMatchObject({ balanceMinor: '700' });
+  });
 });

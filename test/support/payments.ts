@@ -119,7 +119,7 @@ export async function walletOf(t: TestApp, userToken: string, currency = 'CNY') 
         heldMinor: string;
         availableMinor: string;
         owedMinor: string;
-        recentEntries: { code: string; direction: string; amountMinor: string }[];
+        recentEntries: { code: string; direction: string; amountMinor: string; paymentIntentId: string | null }[];
       }[];
     }
   ).data.find((entry) => entry.currency === currency);
