@@ -11,6 +11,7 @@ import { CreateWaivers1763712700000 } from './1763712700000-create-waivers.js';
 import { AuditChainRetention1763712800000 } from './1763712800000-audit-chain-retention.js';
 import { ConsolePublicClient1763712810000 } from './1763712810000-console-public-client.js';
 import { StatementRequire1763712900000 } from './1763712900000-statement-require.js';
+import { AuditSealCheckByRecord1763712910000 } from './1763712910000-audit-seal-check-by-record.js';
 
 /**
  * Every migration, oldest first. A new migration file is added at the end of this list; a committed
@@ -30,4 +31,5 @@ export const MIGRATIONS = [
   AuditChainRetention1763712800000,
   ConsolePublicClient1763712810000,
   StatementRequire1763712900000,
+  AuditSealCheckByRecord1763712910000,
 ];

@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { Counter, Gauge } from 'prom-client';
 import { DataSource, type EntityManager } from 'typeorm';
@@ -11,6 +12,8 @@ import { AUDIT_GENESIS_HASH, auditEventHash, type AuditEventRow, EVENT_COLUMNS }
 export const AUDIT_SEAL_LOCK = 0x7365616c;
 /** Events sealed by one UPDATE, in one short transaction. */
 export const AUDIT_SEAL_BATCH = 2000;
+/** Events hashed between two turns of the event loop while sealing. */
+const HASHES_A_TURN = 32;
 /** Purges run at most this often from the timer. */
 const PURGE_EVERY_MS = 60 * 60 * 1000;
 /** Past this lag the sealer logs a warning on every run until it has caught up. */
@@ -149,7 +152,10 @@ export class AuditSealer implements OnApplicationBootstrap, BeforeApplicationShu
       const hashes: string[] = [];
       let prevHash = head.hash;
       let seq = head.seq;
-      for (const row of rows) {
+      for (const [index, row] of rows.entries()) {
+        // About 11 µs a hash: a batch of AUDIT_SEAL_BATCH would hold the event loop for some 20 ms,
+        // and every request in flight with it; a turn every HASHES_A_TURN lets them through.
+        if (index > 0 && index % HASHES_A_TURN === 0) await nextTurn();
         seq += 1n;
         const hash = auditEventHash(prevHash, row, seq);
         ids.push(row.id);
