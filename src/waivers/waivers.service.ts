@@ -478,9 +478,10 @@ export class WaiversService implements OnApplicationShutdown {
   }
 
   /**
-   * Writes a batch of decisions and their audit events in one transaction (one statement each): many
-   * concurrent decisions share one commit instead of paying one each. The answer is the decision as
-   * written (every column comes from it), so only the ids are read back, to check each was written.
+   * Writes a batch of decisions and their audit events as one statement, its own transaction: many
+   * concurrent decisions share one round trip and one commit instead of paying one each. The answer
+   * is the decision as written (every column comes from it); the statement fails as a whole unless
+   * every decision and event was written.
    */
   private async writeDecisions(items: readonly PendingDecision[]): Promise<Settled<WaiverDecision>[]> {
     const decisions: StatementPart = {
@@ -494,7 +495,6 @@ export class WaiversService implements OnApplicationShutdown {
       parameters: [JSON.stringify(items.map((item) => recordOf(item.decision)))],
     };
     const audited = this.audit.insertPart(items.map((item) => item.event));
-    // One statement, its own transaction: the decisions and their audit events commit together or not at all.
     const statement = statementOf(
       audited === undefined ? [decisions] : [decisions, audited],
       'waiver decisions: not every row was written',

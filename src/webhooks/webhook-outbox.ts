@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { v7 as uuidv7 } from 'uuid';
 import type { EntityManager } from 'typeorm';
 import { Clock } from '../common/clock/clock.js';
-import { composeParts, type StatementPart } from '../common/statement-parts.js';
+import { type StatementPart, statementOf } from '../common/statement-parts.js';
 import { DELIVERY_WINDOW_MS, type OutboxEvent } from './webhook-events.js';
 
 /**
@@ -18,7 +18,8 @@ export class WebhookOutbox {
   async enqueue(manager: EntityManager, events: readonly OutboxEvent[]): Promise<string[]> {
     const part = this.enqueuePart(events);
     if (part === undefined) return [];
-    await manager.query(`WITH ${composeParts([part.part], 1).ctes} SELECT 1`, [...part.part.parameters]);
+    const statement = statementOf([part.part], 'webhook events: not every event was written');
+    if (statement !== undefined) await manager.query(statement.sql, statement.parameters);
     return part.ids;
   }
 
