@@ -41,7 +41,6 @@ export interface NewPaymentIntent {
 }
 
 interface Confirmation {
-  readonly intentId: string;
   /** The intent as the request read it (unlocked): what a confirmation from remembered accounts checks against. */
   readonly seen: PaymentIntent;
   readonly principal: Principal;
@@ -64,11 +63,6 @@ interface ConfirmationPlan {
   /** One a confirmation: its answer if it is already known (refused before the ledger), else undefined. */
   readonly settled: (Settled<PaymentIntent> | undefined)[];
   readonly planned: PlannedConfirmation[];
-}
-
-interface ConfirmedIntents {
-  /** The writes of the confirmed intents and their webhook events, as parts of the ledger's statement. */
-  readonly parts: (options: { checkUpdatedAt: boolean }) => StatementPart[];
 }
 
 /** The responses the succeeded confirmations' Idempotency-Keys keep (the route's JSON). */
@@ -211,7 +205,6 @@ export class PaymentIntentsService implements OnApplicationShutdown {
     ]);
     const origin = auditOf(principal, 'payment_intent.confirmed', 'payment_intent', id, {});
     return this.confirmations.submit({
-      intentId: id,
       seen: intent,
       principal,
       walletAccountId,
@@ -299,7 +292,7 @@ export class PaymentIntentsService implements OnApplicationShutdown {
   }
 
   private async confirmLocked(items: readonly Confirmation[]): Promise<Settled<PaymentIntent>[]> {
-    const ids = [...new Set(items.map((item) => item.intentId))].sort();
+    const ids = [...new Set(items.map((item) => item.seen.id))].sort();
     const locks = this.ledger.lockingStatements({
       accountIds: items.flatMap((item) => [item.walletAccountId, item.merchantAccountId, item.feesAccountId]),
       transferIds: ids.flatMap((id) => (['charge', 'fee', 'authorization'] as const).map((purpose) => intentTransferId(id, purpose))),
@@ -315,7 +308,7 @@ export class PaymentIntentsService implements OnApplicationShutdown {
           manager,
           locks.read(ledgerRows),
           planned.map((plan) => plan.group),
-          (results) => this.confirmedIntents(items, planned, results, settled, now).parts({ checkUpdatedAt: false }),
+          (results) => this.confirmedIntents(items, planned, results, settled, now, { checkUpdatedAt: false }),
         );
         const answers = settled.map(
           (entry) => entry ?? { ok: false as const, error: new Error('a confirmation was left without an answer') },
@@ -336,19 +329,19 @@ export class PaymentIntentsService implements OnApplicationShutdown {
    * way; then the locking path does the batch and answers each one from locked rows.
    */
   private async confirmFromRemembered(items: readonly Confirmation[]): Promise<Settled<PaymentIntent>[] | undefined> {
-    const { settled, planned } = this.planConfirmations(items, new Map(items.map((item) => [item.intentId, item.seen])));
+    const { settled, planned } = this.planConfirmations(items, new Map(items.map((item) => [item.seen.id, item.seen])));
     if (planned.length !== items.length) return undefined;
     const now = this.clock.now();
     let answers: Settled<PaymentIntent>[] = [];
     const results = await this.ledger.submitGroupsFromRemembered(
       planned.map((plan) => plan.group),
       (ledgerResults) => {
-        const confirmed = this.confirmedIntents(items, planned, ledgerResults, settled, now);
+        const intentsParts = this.confirmedIntents(items, planned, ledgerResults, settled, now, { checkUpdatedAt: true });
         answers = settled.map((entry) => entry ?? { ok: false as const, error: new Error('a confirmation was left without an answer') });
         // Thrown inside the ledger's try: nothing is written, and the locking path answers each one.
         if (answers.some((answer) => !answer.ok)) throw new Error('confirmation: not every one succeeded');
         const kept = this.keys.keepPart(keptResponses(items, answers));
-        return [...confirmed.parts({ checkUpdatedAt: true }), ...(kept === undefined ? [] : [kept.part])];
+        return [...intentsParts, ...(kept === undefined ? [] : [kept.part])];
       },
     );
     return results === undefined ? undefined : answers;
@@ -360,7 +353,7 @@ export class PaymentIntentsService implements OnApplicationShutdown {
     const claimed = new Set<string>();
     const planned: PlannedConfirmation[] = [];
     for (const [index, item] of items.entries()) {
-      const intent = intents.get(item.intentId);
+      const intent = intents.get(item.seen.id);
       if (intent === undefined || !visibleTo(intent, item.principal)) {
         settled[index] = { ok: false, error: intentNotFound() };
         continue;
@@ -435,9 +428,10 @@ export class PaymentIntentsService implements OnApplicationShutdown {
 
   /**
    * From the ledger's results: each planned confirmation's intent as it becomes (answered in
-   * `settled`), or its failure (also in `settled`); and the statement parts that write them, the
+   * `settled`), or its failure (also in `settled`); returned, the statement parts that write them, the
    * intents' new status and their webhook events. The new state is computed here, not read back: it
-   * is exactly what the UPDATE sets.
+   * is exactly what the UPDATE sets. With `checkUpdatedAt`, each intent is updated only if it is still
+   * as its request read it (the intents were not locked).
    */
   private confirmedIntents(
     items: readonly Confirmation[],
@@ -445,7 +439,8 @@ export class PaymentIntentsService implements OnApplicationShutdown {
     results: readonly CommandResult[][],
     settled: (Settled<PaymentIntent> | undefined)[],
     now: Date,
-  ): ConfirmedIntents {
+    { checkUpdatedAt }: { checkUpdatedAt: boolean },
+  ): StatementPart[] {
     const confirmed: { was: PaymentIntent; intent: PaymentIntent }[] = [];
     for (const [position, plan] of planned.entries()) {
       const item = items[plan.index] as Confirmation;
@@ -473,17 +468,16 @@ export class PaymentIntentsService implements OnApplicationShutdown {
         settled[plan.index] = { ok: false, error };
       }
     }
-    const parts = ({ checkUpdatedAt }: { checkUpdatedAt: boolean }): StatementPart[] => {
-      if (confirmed.length === 0) return [];
-      const events = this.outbox.enqueuePart(confirmed.map(({ intent }) => intentEvent(intent)));
-      const update: StatementPart = {
-        ctes: [
-          {
-            name: 'payment_intents_confirmed',
-            // Locked rows in requires_confirmation (the locking path), or rows still as their requests
-            // read them (checkUpdatedAt; to the millisecond, as `pg` reads a timestamp): every one
-            // must change, or the whole statement fails.
-            sql: `UPDATE payment_intents p
+    if (confirmed.length === 0) return [];
+    const events = this.outbox.enqueuePart(confirmed.map(({ intent }) => intentEvent(intent)));
+    const update: StatementPart = {
+      ctes: [
+        {
+          name: 'payment_intents_confirmed',
+          // Locked rows in requires_confirmation (the locking path), or rows still as their requests
+          // read them (checkUpdatedAt; to the millisecond, as `pg` reads a timestamp): every one
+          // must change, or the whole statement fails.
+          sql: `UPDATE payment_intents p
                      SET status = x.status, payer_user_id = x.payer, amount_captured = x.captured, fee_amount = x.fee,
                          authorization_transfer_id = x.auth_id, authorization_expires_at = x.expires_at,
                          confirmed_at = $9, completed_at = x.completed_at, updated_at = $9
@@ -491,25 +485,23 @@ export class PaymentIntentsService implements OnApplicationShutdown {
                          AS x(id, status, payer, captured, fee, auth_id, expires_at, completed_at, was_updated_at)
                    WHERE p.id = x.id AND p.status = 'requires_confirmation' AND (x.was_updated_at IS NULL OR date_trunc('milliseconds', p.updated_at) = x.was_updated_at)
                   RETURNING 1`,
-            rows: confirmed.length,
-          },
-        ],
-        parameters: [
-          confirmed.map(({ intent }) => intent.id),
-          confirmed.map(({ intent }) => intent.status),
-          confirmed.map(({ intent }) => intent.payerUserId),
-          confirmed.map(({ intent }) => intent.amountCaptured.toString()),
-          confirmed.map(({ intent }) => intent.feeAmount.toString()),
-          confirmed.map(({ intent }) => intent.authorizationTransferId),
-          confirmed.map(({ intent }) => intent.authorizationExpiresAt),
-          confirmed.map(({ intent }) => intent.completedAt),
-          now,
-          confirmed.map(({ was }) => (checkUpdatedAt ? was.updatedAt : null)),
-        ],
-      };
-      return events === undefined ? [update] : [update, events.part];
+          rows: confirmed.length,
+        },
+      ],
+      parameters: [
+        confirmed.map(({ intent }) => intent.id),
+        confirmed.map(({ intent }) => intent.status),
+        confirmed.map(({ intent }) => intent.payerUserId),
+        confirmed.map(({ intent }) => intent.amountCaptured.toString()),
+        confirmed.map(({ intent }) => intent.feeAmount.toString()),
+        confirmed.map(({ intent }) => intent.authorizationTransferId),
+        confirmed.map(({ intent }) => intent.authorizationExpiresAt),
+        confirmed.map(({ intent }) => intent.completedAt),
+        now,
+        confirmed.map(({ was }) => (checkUpdatedAt ? was.updatedAt : null)),
+      ],
     };
-    return { parts };
+    return events === undefined ? [update] : [update, events.part];
   }
 
   /**
