@@ -124,9 +124,14 @@ export class CreditService {
    * The latest report is read beside the signals, not after them: a report fits only if it was made
    * from exactly the signals just collected (same digest), so it does not matter which was read first;
    * one that does not fit is looked for again under the lock before a new one is made.
+   *
+   * `writesAfter`: the reads start at once, but a new report is made only once this has settled
+   * well (its refusal is the answer then, and nothing is written): a caller that must check something
+   * first (the waiver decision, its policy) reads the credit data in the same round as it checks.
    */
   async assess(
     userId: string,
+    writesAfter?: Promise<unknown>,
   ): Promise<{ readonly report: CreditReport; readonly signals: CreditSignals; readonly identity: IdentityStatus }> {
     // PostgreSQL answers uuids in lower case: the key must be too, or the report would be missed.
     const [{ email, signals, identity }, latest] = await Promise.all([
@@ -136,6 +141,7 @@ export class CreditService {
     const digest = signalsDigest(this.provider.name, email, signals);
     const fits = (row: ReportRow | undefined, now: Date): row is ReportRow =>
       row !== undefined && row.signals_digest === digest && row.expires_at.getTime() > now.getTime();
+    if (writesAfter !== undefined) await writesAfter;
     if (fits(latest, this.clock.now())) return { report: toReport(latest), signals, identity };
     const report = await this.dataSource.transaction(async (manager) => {
       await manager.query(`SELECT pg_advisory_xact_lock(hashtextextended('credit:' || $1, 0))`, [userId]);

@@ -417,15 +417,20 @@ export class WaiversService implements OnApplicationShutdown {
    */
   async decide(principal: Principal, policyId: string): Promise<WaiverDecision> {
     const userId = userOf(principal);
-    // The user's agreements do not depend on the policy: they are read in the same turn as it. The
-    // credit assessment waits for the policy, because it may write the user's report: a request refused
-    // for its policy (another merchant's, or none) must change nothing.
+    // The user's agreements and credit data do not depend on the policy: they are read in the same
+    // turn as it. The credit assessment writes nothing before the policy is found, because it may make
+    // the user a new report: a request refused for its policy (another merchant's, or none) must
+    // change nothing.
+    const finding = this.findPolicyBatched(principal, policyId);
     const tallying = this.tallies.ofUser(userId);
-    tallying.catch(() => undefined); // the policy's refusal, if any, is the answer; this one waits for nobody
-    const policy = await this.findPolicyBatched(principal, policyId);
+    const assessing = this.credit.assess(userId, finding);
+    // The policy's refusal, if any, is the answer; these two wait for nobody then.
+    tallying.catch(() => undefined);
+    assessing.catch(() => undefined);
+    const policy = await finding;
     const terms = await this.version(policy.id, policy.activeVersion);
     if (terms === undefined) throw new Error(`waiver policy ${policy.id} has no version ${policy.activeVersion}`);
-    const [assessed, tallies] = await Promise.all([this.credit.assess(userId), tallying]);
+    const [assessed, tallies] = await Promise.all([assessing, tallying]);
     const open = sumTallies(tallies, OPEN_AGREEMENT_STATUSES, terms.currency);
     const facts: StoredFacts = {
       score: assessed.report.score,
