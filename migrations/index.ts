@@ -12,6 +12,7 @@ import { AuditChainRetention1763712800000 } from './1763712800000-audit-chain-re
 import { ConsolePublicClient1763712810000 } from './1763712810000-console-public-client.js';
 import { StatementRequire1763712900000 } from './1763712900000-statement-require.js';
 import { AuditSealCheckByRecord1763712910000 } from './1763712910000-audit-seal-check-by-record.js';
+import { AuditSealsApart1763713000000 } from './1763713000000-audit-seals-apart.js';
 
 /**
  * Every migration, oldest first. A new migration file is added at the end of this list; a committed
@@ -32,4 +33,5 @@ export const MIGRATIONS = [
   ConsolePublicClient1763712810000,
   StatementRequire1763712900000,
   AuditSealCheckByRecord1763712910000,
+  AuditSealsApart1763713000000,
 ];

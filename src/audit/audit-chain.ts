@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 import { canonicalJson } from '../common/canonical-json.js';
 
 /**
- * The audit trail's hash chain. Events are sealed in `seq` order (1, 2, 3, ...), each committing to the
- * one before:
+ * The audit trail's hash chain. Each event, once sealed, has a seal in `audit_seals`: its `seq` (1, 2,
+ * 3, ... in the order the sealer took the events: (xid, occurred_at, id), see audit-sealer.ts), the
+ * previous seal's hash and its own, each committing to the one before:
  *
  *   hash = hex(SHA-256(prev_hash ‖ "\n" ‖ canonical event))      prev_hash of seq 1 = 64 zeros
  *
@@ -16,8 +17,9 @@ import { canonicalJson } from '../common/canonical-json.js';
  *
  * `occurredAtMicros` is the time as a decimal string of microseconds since the Unix epoch (exactly what
  * timestamptz holds, so a change below the millisecond is caught too); `seq` a decimal string; `ip`
- * PostgreSQL's output form of the inet. Changing any column of a sealed event, deleting one, or
- * re-ordering them breaks the chain at that event.
+ * PostgreSQL's output form of the inet. The writing transaction's `xid` only decides the order and is
+ * not hashed. Changing any column of a sealed event, deleting it or its seal, or re-ordering the seals
+ * breaks the chain at that event.
  */
 export const AUDIT_GENESIS_HASH = '0'.repeat(64);
 

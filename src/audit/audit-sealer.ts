@@ -1,4 +1,5 @@
-import { setImmediate as nextTurn } from 'node:timers/promises';
+import { performance } from 'node:perf_hooks';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { Counter, Gauge } from 'prom-client';
 import { DataSource, type EntityManager } from 'typeorm';
@@ -10,7 +11,7 @@ import { AUDIT_GENESIS_HASH, auditEventHash, type AuditEventRow, EVENT_COLUMNS }
 
 /** Serialises sealing and purging across every instance on one database ("seal"). */
 export const AUDIT_SEAL_LOCK = 0x7365616c;
-/** Events sealed by one UPDATE, in one short transaction. */
+/** Events sealed by one INSERT into audit_seals, in one short transaction. */
 export const AUDIT_SEAL_BATCH = 2000;
 /** Events hashed between two turns of the event loop while sealing. */
 const HASHES_A_TURN = 32;
@@ -18,6 +19,21 @@ const HASHES_A_TURN = 32;
 const PURGE_EVERY_MS = 60 * 60 * 1000;
 /** Past this lag the sealer logs a warning on every run until it has caught up. */
 const LAG_WARNING_SECONDS = 5;
+/** An explicit sealPending() waits at most this long for the horizon to pass what it was asked to seal. */
+const HORIZON_WAIT_MS = 5000;
+/** And meanwhile tries again this often. */
+const HORIZON_RETRY_MS = 10;
+
+/**
+ * The xid of the chain head's event: every unsealed event has this xid or a higher one (see AuditSealer).
+ * 0 when nothing is sealed, or the head's event is gone (purged): then every event left is looked at.
+ */
+const HEAD_XID = `coalesce((SELECT head_event.xid FROM audit_seals head
+                              LEFT JOIN audit_events head_event ON head_event.id = head.event_id
+                             ORDER BY head.seq DESC LIMIT 1), '0'::xid8)`;
+
+/** The events not in the chain yet, as `e`, for a query that defines HEAD_XID's value as `head.xid`. */
+const UNSEALED = 'e.xid >= head.xid AND NOT EXISTS (SELECT 1 FROM audit_seals s WHERE s.event_id = e.id)';
 
 export interface SealLag {
   /** Events written but not yet in the chain (counted up to 1,000,000). */
@@ -37,11 +53,28 @@ export interface ChainHead {
 /**
  * Seals audit events into the hash chain (audit-chain.ts), off the request path: writers only INSERT
  * (one cheap statement, batched by AuditService), and this timer, every AUDIT_SEAL_INTERVAL_MS, gives
- * the unsealed events seq numbers in (occurred_at, id) order, chains their hashes onto the head and
- * writes them with one UPDATE a batch. The sealing lag (the age of the oldest unsealed event) is
- * bounded by the interval plus the time to seal what arrived meanwhile (a run loops until nothing is
- * left), exported in /metrics (`audit_seal_lag_seconds`, `audit_unsealed_events`) and in every
- * verification report.
+ * the unsealed events seq numbers, chains their hashes onto the head and writes them with one INSERT
+ * into `audit_seals` a batch: audit_events itself is never updated
+ * (migrations/1763713000000-audit-seals-apart.ts). The sealing lag (the age of the oldest unsealed
+ * event) is bounded by the interval plus the time to seal what arrived meanwhile (a run loops until
+ * nothing is left), exported in /metrics (`audit_seal_lag_seconds`, `audit_unsealed_events`) and in
+ * every verification report.
+ *
+ * Which events, in what order. Events are sealed in (xid, occurred_at, id) order, xid being the id of
+ * the transaction that wrote the event (set by the table's trigger): roughly the order in which the
+ * writing transactions first wrote. An event is sealed only once every transaction with a lower xid
+ * has finished: one statement takes the events with `xid >= the head's xid` and `xid <` its own
+ * snapshot's xmin (the oldest transaction still running), not sealed yet. That never skips one:
+ * - every xid below the snapshot's xmin is finished and, if it committed, its events are visible to
+ *   that same snapshot, so the statement sees all of them;
+ * - the chain's head only moves forward in xid: a batch is sealed in xid order, and a transaction that
+ *   had not finished when a batch was sealed has a higher xid than anything in it (it was at or above
+ *   the xmin), as has every transaction that starts writing later;
+ * - the events of the head's own xid not yet sealed (a batch cut by its LIMIT, or the rows migrated
+ *   with xid 1) are found by `xid >= head's xid` and NOT EXISTS a seal.
+ * xids are 64-bit (xid8) and never wrap around. The horizon is the whole server's, not this database's:
+ * a long-running transaction that has written anything anywhere on it (or a prepared one) holds sealing
+ * back until it ends, and the lag metric shows it (its unsealed events are counted as they wait).
  *
  * Several instances: a run takes a transaction-scoped advisory lock, so one instance seals at a time
  * and a chain never forks; the timer only tries the lock (another instance is already sealing), an
@@ -123,27 +156,58 @@ export class AuditSealer implements OnApplicationBootstrap, BeforeApplicationShu
   }
 
   /**
-   * Seals every event committed so far, a batch a transaction, and returns how many. `wait: false`
-   * gives up at once (returning 0) when another instance holds the lock.
+   * Seals every event committed so far, a batch a transaction, and returns how many. `wait: false` (the
+   * timer) gives up at once (returning 0) when another instance holds the lock, and seals only what the
+   * horizon has passed. By default it waits for the lock, and for the horizon to pass every event
+   * committed when it was called (another transaction on the server, however short, can hold it back for
+   * a moment), for at most HORIZON_WAIT_MS: then it returns what it sealed.
    */
   async sealPending(options: { wait?: boolean } = {}): Promise<number> {
+    const wait = options.wait ?? true;
+    const committedNow = wait ? await this.currentSnapshot() : undefined;
+    const deadline = performance.now() + HORIZON_WAIT_MS;
     let total = 0;
     for (;;) {
-      const sealed = await this.sealBatch(options.wait ?? true);
+      const sealed = await this.sealBatch(wait);
       if (sealed === null) return total;
       total += sealed;
-      if (sealed < AUDIT_SEAL_BATCH) return total;
+      if (sealed === AUDIT_SEAL_BATCH) continue;
+      if (committedNow === undefined || performance.now() >= deadline || !(await this.unsealedIn(committedNow))) return total;
+      await sleep(HORIZON_RETRY_MS);
     }
+  }
+
+  private async currentSnapshot(): Promise<string> {
+    const rows: { snapshot: string }[] = await this.dataSource.query('SELECT pg_current_snapshot()::text AS snapshot');
+    const snapshot = rows[0]?.snapshot;
+    if (snapshot === undefined) throw new Error('audit sealing: no current snapshot');
+    return snapshot;
+  }
+
+  /** Whether an event committed as of `snapshot` is still not sealed. */
+  private async unsealedIn(snapshot: string): Promise<boolean> {
+    const rows: { pending: boolean }[] = await this.dataSource.query(
+      `SELECT EXISTS (
+         SELECT 1 FROM audit_events e, (SELECT ${HEAD_XID} AS xid) head
+          WHERE ${UNSEALED} AND pg_visible_in_snapshot(e.xid, $1::pg_snapshot)) AS pending`,
+      [snapshot],
+    );
+    return rows[0]?.pending === true;
   }
 
   /** One batch in one transaction; null when the lock was not free and `wait` is false. */
   private async sealBatch(wait: boolean): Promise<number | null> {
     return this.dataSource.transaction('READ COMMITTED', async (manager) => {
       if (!(await this.lock(manager, wait))) return null;
-      const head = await chainHead(manager);
+      const head = await sealHead(manager);
+      // pg_current_snapshot() is this statement's own snapshot: what is below its xmin, it sees.
       const rows: AuditEventRow[] = await manager.query(
-        `SELECT ${EVENT_COLUMNS} FROM audit_events WHERE seq IS NULL ORDER BY occurred_at, id LIMIT $1`,
-        [AUDIT_SEAL_BATCH],
+        `SELECT ${EVENT_COLUMNS} FROM audit_events e
+          WHERE e.xid >= $1::xid8 AND e.xid < pg_snapshot_xmin(pg_current_snapshot())
+            AND NOT EXISTS (SELECT 1 FROM audit_seals s WHERE s.event_id = e.id)
+          ORDER BY e.xid, e.occurred_at, e.id
+          LIMIT $2`,
+        [head.xid, AUDIT_SEAL_BATCH],
       );
       if (rows.length === 0) return 0;
       const ids: string[] = [];
@@ -164,14 +228,18 @@ export class AuditSealer implements OnApplicationBootstrap, BeforeApplicationShu
         hashes.push(hash);
         prevHash = hash;
       }
-      const [, affected] = (await manager.query(
-        `UPDATE audit_events a SET seq = u.seq, prev_hash = u.prev_hash, hash = u.hash, sealed_at = $5
-           FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[]) AS u(id, seq, prev_hash, hash)
-          WHERE a.id = u.id AND a.seq IS NULL`,
-        [ids, seqs, prevHashes, hashes, this.clock.now()],
-      )) as [unknown, number];
-      // Under the lock nobody else seals, and nobody else may change a row: anything else is corruption.
-      if (affected !== rows.length) throw new Error(`audit sealing: sealed ${affected} of ${rows.length} events`);
+      const [inserted]: { sealed: number }[] = await manager.query(
+        `WITH sealed AS (
+           INSERT INTO audit_seals (seq, event_id, prev_hash, hash, sealed_at)
+           SELECT u.seq, u.event_id, u.prev_hash, u.hash, $5
+             FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::text[]) AS u(seq, event_id, prev_hash, hash)
+           RETURNING 1)
+         SELECT count(*)::int AS sealed FROM sealed`,
+        [seqs, ids, prevHashes, hashes, this.clock.now()],
+      );
+      // Under the lock nobody else seals (a seq or an event sealed twice would have failed the insert):
+      // anything else is corruption.
+      if (inserted?.sealed !== rows.length) throw new Error(`audit sealing: sealed ${inserted?.sealed} of ${rows.length} events`);
       this.sealedTotal.inc(rows.length);
       return rows.length;
     });
@@ -186,7 +254,7 @@ export class AuditSealer implements OnApplicationBootstrap, BeforeApplicationShu
     return rows[0]?.locked === true;
   }
 
-  /** How far sealing is behind, as of now. */
+  /** How far sealing is behind, as of now: unsealed events include those waiting for the horizon. */
   async lag(): Promise<SealLag> {
     const [row]: {
       unsealed: string;
@@ -194,11 +262,12 @@ export class AuditSealer implements OnApplicationBootstrap, BeforeApplicationShu
       last_seq: string | null;
       last_sealed_at: Date | null;
     }[] = await this.dataSource.query(
-      `SELECT (SELECT count(*) FROM (SELECT 1 FROM audit_events WHERE seq IS NULL LIMIT 1000000) pending)::text AS unsealed,
-              (SELECT occurred_at FROM audit_events WHERE seq IS NULL ORDER BY occurred_at, id LIMIT 1) AS oldest,
+      `WITH head AS MATERIALIZED (SELECT ${HEAD_XID} AS xid)
+       SELECT (SELECT count(*) FROM (SELECT 1 FROM audit_events e, head WHERE ${UNSEALED} LIMIT 1000000) pending)::text AS unsealed,
+              (SELECT min(e.occurred_at) FROM audit_events e, head WHERE ${UNSEALED}) AS oldest,
               last.seq::text AS last_seq, last.sealed_at AS last_sealed_at
          FROM (SELECT 1) one
-         LEFT JOIN LATERAL (SELECT seq, sealed_at FROM audit_events WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1) last ON true`,
+         LEFT JOIN LATERAL (SELECT seq, sealed_at FROM audit_seals ORDER BY seq DESC LIMIT 1) last ON true`,
     );
     const oldest = row?.oldest ?? null;
     return {
@@ -211,11 +280,12 @@ export class AuditSealer implements OnApplicationBootstrap, BeforeApplicationShu
   }
 
   /**
-   * Deletes the events older than AUDIT_RETENTION_DAYS, through the one door the table leaves open
-   * (migrations/1763712800000-audit-chain-retention.ts): first a purge record naming the last purged
-   * seq and its hash, then the delete, then an event saying so, in one transaction under the sealer's
-   * lock. Only whole prefixes of the chain are purged (up to the first event that is still young), so
-   * what is left verifies from the purge record. Returns the number of events deleted.
+   * Deletes the events older than AUDIT_RETENTION_DAYS, through the one door the tables leave open
+   * (migrations/1763712800000-audit-chain-retention.ts, 1763713000000-audit-seals-apart.ts): first a
+   * purge record naming the last purged seq and its hash, then the events, then their seals (each
+   * table's trigger checks the purge record covers them), then an event saying so, in one transaction
+   * under the sealer's lock. Only whole prefixes of the chain are purged (up to the first event that is
+   * still young), so what is left verifies from the purge record. Returns the number of events deleted.
    */
   async purgeExpired(retentionDays = this.config.audit.retentionDays): Promise<number> {
     if (!Number.isSafeInteger(retentionDays) || retentionDays < 1) throw new Error('audit purge: retention is at least one day');
@@ -225,27 +295,32 @@ export class AuditSealer implements OnApplicationBootstrap, BeforeApplicationShu
     return this.dataSource.transaction('READ COMMITTED', async (manager) => {
       await this.lock(manager, true);
       const purgedThrough = (await latestPurge(manager))?.seq ?? 0n;
-      const [young]: { seq: string | null }[] = await manager.query(
-        'SELECT min(seq)::text AS seq FROM audit_events WHERE seq IS NOT NULL AND occurred_at >= $1',
-        [cutoff],
+      // The chain in seq order from the last purge, up to the first event still young: the old ones
+      // before it are what this purge deletes.
+      const [young]: { seq: string }[] = await manager.query(
+        `SELECT s.seq::text AS seq FROM audit_seals s JOIN audit_events e ON e.id = s.event_id
+          WHERE s.seq > $1 AND e.occurred_at >= $2
+          ORDER BY s.seq LIMIT 1`,
+        [purgedThrough.toString(), cutoff],
       );
       const head = await chainHead(manager);
-      const through = young?.seq === null || young?.seq === undefined ? head.seq : BigInt(young.seq) - 1n;
+      const through = young === undefined ? head.seq : BigInt(young.seq) - 1n;
       if (through <= purgedThrough) return 0;
-      const [last]: { hash: string }[] = await manager.query('SELECT hash FROM audit_events WHERE seq = $1', [through.toString()]);
-      if (last === undefined) throw new Error(`audit purge: no sealed event at seq ${through}`);
+      const [last]: { hash: string }[] = await manager.query('SELECT hash FROM audit_seals WHERE seq = $1', [through.toString()]);
+      if (last === undefined) throw new Error(`audit purge: no seal at seq ${through}`);
       const [purge]: { number: string }[] = await manager.query(
         `INSERT INTO audit_purges (number, through_seq, through_hash, events_purged, cutoff, purged_at)
          SELECT coalesce(max(number), 0) + 1, $1, $2,
-                (SELECT count(*) FROM audit_events WHERE seq IS NOT NULL AND seq <= $1), $3, $4
+                (SELECT count(*) FROM audit_seals s JOIN audit_events e ON e.id = s.event_id WHERE s.seq <= $1), $3, $4
            FROM audit_purges
          RETURNING number::text AS number`,
         [through.toString(), last.hash, cutoff, this.clock.now()],
       );
-      const [, deleted] = (await manager.query('DELETE FROM audit_events WHERE seq IS NOT NULL AND seq <= $1', [through.toString()])) as [
-        unknown,
-        number,
-      ];
+      // The events first: their trigger looks for their seals.
+      const [, deleted] = (await manager.query('DELETE FROM audit_events e USING audit_seals s WHERE s.event_id = e.id AND s.seq <= $1', [
+        through.toString(),
+      ])) as [unknown, number];
+      await manager.query('DELETE FROM audit_seals WHERE seq <= $1', [through.toString()]);
       await this.audit.record(
         {
           actor: null,
@@ -262,14 +337,27 @@ export class AuditSealer implements OnApplicationBootstrap, BeforeApplicationShu
   }
 }
 
-/** The chain's last link: the highest sealed event, or the latest purge when everything up to it was purged, or the genesis. */
-export async function chainHead(manager: EntityManager): Promise<ChainHead> {
-  const rows: { seq: string; hash: string }[] = await manager.query(
-    'SELECT seq::text AS seq, hash FROM audit_events WHERE seq IS NOT NULL ORDER BY audit_events.seq DESC LIMIT 1',
+/** The chain's head, and the xid of its event: the sealer looks for unsealed events from that xid on. */
+interface SealHead extends ChainHead {
+  /** '0' when nothing is sealed, or the head's event is gone (purged, or deleted around the trigger). */
+  readonly xid: string;
+}
+
+async function sealHead(manager: EntityManager): Promise<SealHead> {
+  const rows: { seq: string; hash: string; xid: string }[] = await manager.query(
+    `SELECT s.seq::text AS seq, s.hash, coalesce(e.xid, '0'::xid8)::text AS xid
+       FROM audit_seals s LEFT JOIN audit_events e ON e.id = s.event_id
+      ORDER BY s.seq DESC LIMIT 1`,
   );
   const sealed = rows[0];
-  if (sealed !== undefined) return { seq: BigInt(sealed.seq), hash: sealed.hash };
-  return (await latestPurge(manager)) ?? { seq: 0n, hash: AUDIT_GENESIS_HASH };
+  if (sealed !== undefined) return { seq: BigInt(sealed.seq), hash: sealed.hash, xid: sealed.xid };
+  return { ...((await latestPurge(manager)) ?? { seq: 0n, hash: AUDIT_GENESIS_HASH }), xid: '0' };
+}
+
+/** The chain's last link: the highest seal, or the latest purge when everything up to it was purged, or the genesis. */
+export async function chainHead(manager: EntityManager): Promise<ChainHead> {
+  const { seq, hash } = await sealHead(manager);
+  return { seq, hash };
 }
 
 export async function latestPurge(manager: EntityManager): Promise<ChainHead | null> {

@@ -41,7 +41,7 @@ export interface StoredAuditEvent {
   readonly seal: { readonly seq: string; readonly prevHash: string; readonly hash: string; readonly sealedAt: string } | null;
 }
 
-/** A stored event: the columns the chain hashes, and its time and seal. */
+/** A stored event: the columns the chain hashes, its time, and its seal from audit_seals (null when there is none yet). */
 interface EventRow extends AuditEventRow {
   occurred_at: Date;
   seq: string | null;
@@ -75,8 +75,9 @@ function eventFromRow(row: EventRow): StoredAuditEvent {
 /**
  * Reads the audit trail for compliance: events newest first, filtered by actor, action, resource,
  * outcome and time, in keyset pages over (occurred_at, id), which every filter has an index for
- * (migrations/1763712100000-create-audit-events.ts). The cursor carries the time in microseconds, so a
- * page boundary never skips or repeats an event.
+ * (migrations/1763712100000-create-audit-events.ts), each with its seal if it has one (audit_seals, by
+ * its unique event_id). The cursor carries the time in microseconds, so a page boundary never skips or
+ * repeats an event.
  */
 @Injectable()
 export class AuditTrail {
@@ -89,35 +90,36 @@ export class AuditTrail {
       parameters.push(value);
       where.push(condition(`$${parameters.length}`));
     };
-    if (filter.userId !== undefined) add((p) => `user_id = ${p}`, filter.userId);
-    if (filter.clientId !== undefined) add((p) => `client_id = ${p}`, filter.clientId);
-    if (filter.merchantId !== undefined) add((p) => `merchant_id = ${p}`, filter.merchantId);
+    if (filter.userId !== undefined) add((p) => `e.user_id = ${p}`, filter.userId);
+    if (filter.clientId !== undefined) add((p) => `e.client_id = ${p}`, filter.clientId);
+    if (filter.merchantId !== undefined) add((p) => `e.merchant_id = ${p}`, filter.merchantId);
     if (filter.action !== undefined) {
       if (filter.action.endsWith('.')) {
         // A prefix as a range, so that the (action, occurred_at, id) index serves it: '.' + 1 is '/'.
-        add((p) => `action >= ${p}`, filter.action);
-        add((p) => `action < ${p}`, `${filter.action.slice(0, -1)}/`);
-      } else add((p) => `action = ${p}`, filter.action);
+        add((p) => `e.action >= ${p}`, filter.action);
+        add((p) => `e.action < ${p}`, `${filter.action.slice(0, -1)}/`);
+      } else add((p) => `e.action = ${p}`, filter.action);
     }
-    if (filter.resourceType !== undefined) add((p) => `resource_type = ${p}`, filter.resourceType);
-    if (filter.resourceId !== undefined) add((p) => `resource_id = ${p}`, filter.resourceId);
-    if (filter.outcome !== undefined) add((p) => `outcome = ${p}`, filter.outcome);
-    if (filter.from !== undefined) add((p) => `occurred_at >= ${p}`, filter.from);
-    if (filter.to !== undefined) add((p) => `occurred_at < ${p}`, filter.to);
+    if (filter.resourceType !== undefined) add((p) => `e.resource_type = ${p}`, filter.resourceType);
+    if (filter.resourceId !== undefined) add((p) => `e.resource_id = ${p}`, filter.resourceId);
+    if (filter.outcome !== undefined) add((p) => `e.outcome = ${p}`, filter.outcome);
+    if (filter.from !== undefined) add((p) => `e.occurred_at >= ${p}`, filter.from);
+    if (filter.to !== undefined) add((p) => `e.occurred_at < ${p}`, filter.to);
     if (cursor !== undefined) {
       const position = decodeCursor(cursor);
       if (!/^-?[0-9]{1,20}$/.test(position.key) || !/^[0-9a-f-]{36}$/.test(position.id))
         throw new CommonError(ErrorKind.InvalidInput, CommonErrorCode.InvalidCursor, 'cursor is not one this API returned.');
       parameters.push(position.key, position.id);
       const [key, id] = [`$${parameters.length - 1}`, `$${parameters.length}`];
-      where.push(`(occurred_at, id) < (timestamptz 'epoch' + ${key}::bigint * interval '1 microsecond', ${id}::uuid)`);
+      where.push(`(e.occurred_at, e.id) < (timestamptz 'epoch' + ${key}::bigint * interval '1 microsecond', ${id}::uuid)`);
     }
     parameters.push(limit + 1);
     const rows: EventRow[] = await this.dataSource.query(
-      `SELECT *, (extract(epoch FROM occurred_at) * 1000000)::bigint::text AS occurred_at_us, seq::text AS seq
-         FROM audit_events
+      `SELECT e.*, (extract(epoch FROM e.occurred_at) * 1000000)::bigint::text AS occurred_at_us,
+              s.seq::text AS seq, s.prev_hash, s.hash, s.sealed_at
+         FROM audit_events e LEFT JOIN audit_seals s ON s.event_id = e.id
         ${where.length === 0 ? '' : `WHERE ${where.join(' AND ')}`}
-        ORDER BY occurred_at DESC, id DESC
+        ORDER BY e.occurred_at DESC, e.id DESC
         LIMIT $${parameters.length}`,
       parameters,
     );

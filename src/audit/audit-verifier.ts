@@ -5,7 +5,12 @@ import { Clock } from '../common/clock/clock.js';
 import { AUDIT_GENESIS_HASH, auditEventHash, type AuditEventRow, EVENT_COLUMNS } from './audit-chain.js';
 import { AuditSealer, latestPurge, type SealLag } from './audit-sealer.js';
 
-export type AuditChainProblemKind = 'HASH_MISMATCH' | 'PREV_HASH_MISMATCH' | 'SEQ_GAP';
+/**
+ * HASH_MISMATCH: the event no longer hashes to its seal's hash. PREV_HASH_MISMATCH: the seal does not
+ * link to the one before. SEQ_GAP: seals are missing before this one. EVENT_MISSING: the seal's event
+ * was deleted (a purge deletes both, and only below its record).
+ */
+export type AuditChainProblemKind = 'HASH_MISMATCH' | 'PREV_HASH_MISMATCH' | 'SEQ_GAP' | 'EVENT_MISSING';
 
 export interface BrokenAuditEvent {
   readonly kind: AuditChainProblemKind;
@@ -34,9 +39,18 @@ export interface AuditVerificationReport {
 
 const PAGE_SIZE = 5000;
 
+/** A row of a LEFT JOIN: the joined table's columns, all null when it had no row. */
+type NullableRow<T> = { [K in keyof T]: T[K] | null };
+
+/** Whether the seal's event was found (its id is never null when it was). */
+function isPresent<T extends { id: string }>(row: NullableRow<T>): row is T {
+  return row.id !== null;
+}
+
 /**
- * Verifies the audit chain: every sealed event, in seq order from the latest purge (or the genesis),
- * must follow the one before (seq + 1, its prev_hash the previous hash) and hash to its stored hash.
+ * Verifies the audit chain: every seal in `audit_seals`, in seq order from the latest purge (or the
+ * genesis), must follow the one before (seq + 1, its prev_hash the previous hash), and its event must
+ * still be there and hash to the seal's hash.
  * One REPEATABLE READ, READ ONLY transaction, keyset pages of 5,000: O(1) memory whatever the size.
  * The report names the first broken event and counts the others.
  */
@@ -68,14 +82,17 @@ export class AuditVerifier {
       previous = start;
       let after = start.seq;
       for (;;) {
-        const rows: (AuditEventRow & { seq: string; prev_hash: string; hash: string })[] = await runner.query(
-          `SELECT ${EVENT_COLUMNS}, seq::text AS seq, prev_hash, hash
-             FROM audit_events WHERE seq > $1 ORDER BY audit_events.seq LIMIT $2`,
-          [after.toString(), PAGE_SIZE],
-        );
+        // The event's columns are null when it is gone: a seal has no foreign key to its event.
+        const rows: (NullableRow<AuditEventRow> & { seal_seq: string; event_id: string; prev_hash: string; hash: string })[] =
+          await runner.query(
+            `SELECT ${EVENT_COLUMNS}, s.seq::text AS seal_seq, s.event_id, s.prev_hash, s.hash
+               FROM audit_seals s LEFT JOIN audit_events e ON e.id = s.event_id
+              WHERE s.seq > $1 ORDER BY s.seq LIMIT $2`,
+            [after.toString(), PAGE_SIZE],
+          );
         for (const row of rows) {
-          const seq = BigInt(row.seq);
-          const where = { seq: row.seq, eventId: row.id };
+          const seq = BigInt(row.seal_seq);
+          const where = { seq: row.seal_seq, eventId: row.event_id };
           if (seq !== previous.seq + 1n)
             note({
               ...where,
@@ -84,7 +101,8 @@ export class AuditVerifier {
             });
           if (row.prev_hash !== previous.hash)
             note({ ...where, kind: 'PREV_HASH_MISMATCH', detail: 'prev_hash is not the hash of the event before it' });
-          if (auditEventHash(row.prev_hash, row, seq) !== row.hash)
+          if (!isPresent(row)) note({ ...where, kind: 'EVENT_MISSING', detail: 'the sealed event is no longer in audit_events' });
+          else if (auditEventHash(row.prev_hash, row, seq) !== row.hash)
             note({ ...where, kind: 'HASH_MISMATCH', detail: 'the event no longer hashes to its stored hash: a column was changed' });
           previous = { seq, hash: row.hash };
           checked += 1;

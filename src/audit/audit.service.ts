@@ -72,7 +72,9 @@ const INSERT_EVENT = `
 
 /**
  * Writes the audit trail: one row in `audit_events` an event, never changed afterwards (the table
- * refuses it). Sealing into the hash chain happens later, elsewhere; reading is issue 8's.
+ * refuses it). The row's `xid`, the writing transaction's id, is set by the table's trigger and never
+ * here. Sealing into the hash chain happens later, in `audit_seals` (audit-sealer.ts); reading is
+ * issue 8's.
  *
  * With BENCHMARK_AUDIT_OFF (benchmarks only; configuration refuses it in production) events are
  * still checked, but not written: the payments benchmark measures what auditing costs its hot path.

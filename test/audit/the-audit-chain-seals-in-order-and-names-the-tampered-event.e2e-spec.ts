@@ -38,9 +38,11 @@ describe('the audit chain', () => {
   let platformToken: string;
   const clock = new ManualClock('2026-03-01T08:00:00.000Z');
 
+  /** The chain: every seal in seq order, with its event's action (null when the event is gone). */
   const sealed = async (): Promise<SealedRow[]> =>
     t.dataSource.query(
-      'SELECT id, seq::text AS seq, prev_hash, hash, action FROM audit_events WHERE seq IS NOT NULL ORDER BY audit_events.seq',
+      `SELECT s.event_id AS id, s.seq::text AS seq, s.prev_hash, s.hash, e.action
+         FROM audit_seals s LEFT JOIN audit_events e ON e.id = s.event_id ORDER BY s.seq`,
     );
   const verify = async () => {
     const response = await t.http().post('/v1/audit/verifications').auth(complianceToken, { type: 'bearer' });
@@ -71,14 +73,14 @@ describe('the audit chain', () => {
     await t?.close();
   });
 
-  it('seals every event in (occurred_at, id) order, each linked to the one before and hashing to its canonical form', async () => {
+  it('seals every event in (xid, occurred_at, id) order, each linked to the one before and hashing to its canonical form', async () => {
     for (let index = 0; index < 5; index += 1) {
       clock.advance(1000);
       await audit.record({ actor: null, action: 'test.chain.step', resourceType: 'test', resourceId: `step-${index}`, outcome: 'success' });
     }
-    const counted = (await t.dataSource.query('SELECT count(*)::int AS unsealed FROM audit_events WHERE seq IS NULL')) as {
-      unsealed: number;
-    }[];
+    const counted = (await t.dataSource.query(
+      'SELECT count(*)::int AS unsealed FROM audit_events e WHERE NOT EXISTS (SELECT 1 FROM audit_seals s WHERE s.event_id = e.id)',
+    )) as { unsealed: number }[];
     const unsealed = counted[0]!.unsealed;
     expect(unsealed).toBeGreaterThanOrEqual(5);
     clock.advance(2000);
@@ -92,14 +94,21 @@ describe('the audit chain', () => {
 
     const chain = await sealed();
     expect(chain.map((row) => row.seq)).toEqual(chain.map((_, index) => String(index + 1)));
-    const ordered: { id: string }[] = await t.dataSource.query('SELECT id FROM audit_events ORDER BY occurred_at, id');
+    const ordered: { id: string }[] = await t.dataSource.query('SELECT id FROM audit_events ORDER BY xid, occurred_at, id');
     expect(chain.map((row) => row.id)).toEqual(ordered.map((row) => row.id));
+    // Written one after the other, each committed before the next began: in the order they were written.
+    const steps = chain.filter((row) => row.action === 'test.chain.step').map((row) => row.id);
+    const stepsByTime: { id: string }[] = await t.dataSource.query(
+      `SELECT id FROM audit_events WHERE action = 'test.chain.step' ORDER BY occurred_at, id`,
+    );
+    expect(steps).toEqual(stepsByTime.map((row) => row.id));
     expect(chain[0]!.prev_hash).toBe('0'.repeat(64));
     for (let index = 1; index < chain.length; index += 1) expect(chain[index]!.prev_hash).toBe(chain[index - 1]!.hash);
 
     // The hash recomputed here, independently of src/audit/audit-chain.ts's code, from the documented form.
     const [row] = (await t.dataSource.query(
-      `SELECT *, (extract(epoch FROM occurred_at) * 1000000)::bigint::text AS us FROM audit_events WHERE resource_id = 'step-2'`,
+      `SELECT e.*, s.seq, s.prev_hash, s.hash, (extract(epoch FROM e.occurred_at) * 1000000)::bigint::text AS us
+         FROM audit_events e JOIN audit_seals s ON s.event_id = e.id WHERE e.resource_id = 'step-2'`,
     )) as Record<string, unknown>[];
     const canonical = canonicalJson({
       v: 1,
@@ -153,16 +162,27 @@ describe('the audit chain', () => {
     expect((await verify()).ok).toBe(true);
   });
 
-  it('the database refuses changing or deleting a sealed event, and re-sealing one', async () => {
+  it('the database refuses changing or deleting a sealed event or its seal, and re-sealing one', async () => {
     await sealer.sealPending();
     const [first] = await sealed();
     await expect(t.dataSource.query(`UPDATE audit_events SET action = 'test.chain.forged' WHERE id = $1`, [first!.id])).rejects.toThrow(
-      /append-only/,
+      /audit_events is append-only/,
     );
-    await expect(t.dataSource.query('UPDATE audit_events SET hash = $2 WHERE id = $1', [first!.id, 'f'.repeat(64)])).rejects.toThrow(
-      /append-only/,
+    await expect(t.dataSource.query('UPDATE audit_seals SET hash = $2 WHERE event_id = $1', [first!.id, 'f'.repeat(64)])).rejects.toThrow(
+      /audit_seals is append-only/,
     );
-    await expect(t.dataSource.query('DELETE FROM audit_events WHERE id = $1', [first!.id])).rejects.toThrow(/append-only/);
+    await expect(t.dataSource.query('DELETE FROM audit_events WHERE id = $1', [first!.id])).rejects.toThrow(/audit_events is append-only/);
+    await expect(t.dataSource.query('DELETE FROM audit_seals WHERE event_id = $1', [first!.id])).rejects.toThrow(
+      /audit_seals is append-only/,
+    );
+    const head = (await sealed()).at(-1)!;
+    await expect(
+      t.dataSource.query('INSERT INTO audit_seals (seq, event_id, prev_hash, hash, sealed_at) VALUES ($1, $2, $3, $3, now())', [
+        String(BigInt(head.seq) + 1n),
+        first!.id,
+        head.hash,
+      ]),
+    ).rejects.toMatchObject({ code: '23505', constraint: 'audit_seals_event_id_key' });
   });
 
   it('a changed event is found: the report names exactly that event, and no other', async () => {
@@ -184,7 +204,7 @@ describe('the audit chain', () => {
     expect((await verify()).ok).toBe(true);
   });
 
-  it('a time changed by one microsecond, and a deleted event, are found where they are', async () => {
+  it('a time changed by one microsecond, a deleted seal and a deleted event are found where they are', async () => {
     await sealer.sealPending();
     const chain = await sealed();
     const moved = chain[3]!;
@@ -194,13 +214,33 @@ describe('the audit chain', () => {
     expect(movedReport.brokenEventCount).toBe(1);
     await tamper(t, `UPDATE audit_events SET occurred_at = occurred_at - interval '1 microsecond' WHERE id = $1`, [moved.id]);
 
-    const deleted = chain[10]!;
+    // A seal deleted: the gap and the broken link are both at the next seal; nothing else is broken. Its
+    // event (written before the head's) is not sealed again.
+    const unsealed = chain[10]!;
     const next = chain[11]!;
+    const [seal] = (await t.dataSource.query('SELECT * FROM audit_seals WHERE seq = $1', [unsealed.seq])) as Record<string, unknown>[];
+    await tamper(t, 'DELETE FROM audit_seals WHERE seq = $1', [unsealed.seq]);
+    await sealer.sealPending();
+    const gap = await verify();
+    expect(gap.firstBrokenEvent).toMatchObject({ kind: 'SEQ_GAP', seq: next.seq, eventId: next.id });
+    expect(gap.brokenEventCount).toBe(2);
+    expect((await sealed()).some((row) => row.id === unsealed.id)).toBe(false);
+    // Put it back (a seal is inserted like any other): the chain verifies again.
+    await t.dataSource.query('INSERT INTO audit_seals (seq, event_id, prev_hash, hash, sealed_at) VALUES ($1, $2, $3, $4, $5)', [
+      seal!.seq,
+      seal!.event_id,
+      seal!.prev_hash,
+      seal!.hash,
+      seal!.sealed_at,
+    ]);
+    expect((await verify()).ok).toBe(true);
+
+    // An event deleted, its seal left: that seal, and nothing else, is named.
+    const deleted = chain[12]!;
     await tamper(t, 'DELETE FROM audit_events WHERE id = $1', [deleted.id]);
     const report = await verify();
-    expect(report.firstBrokenEvent).toMatchObject({ kind: 'SEQ_GAP', seq: next.seq, eventId: next.id });
-    // The gap and the broken link are both at the next event; nothing else is broken.
-    expect(report.brokenEventCount).toBe(2);
+    expect(report.firstBrokenEvent).toMatchObject({ kind: 'EVENT_MISSING', seq: deleted.seq, eventId: deleted.id });
+    expect(report.brokenEventCount).toBe(1);
   });
 
   it('only audit:read reaches the audit routes', async () => {
@@ -347,7 +387,7 @@ describe('audit retention', () => {
     const deleted = await sealer.purgeExpired();
     expect(deleted).toBe(old);
     const left: { resource_id: string }[] = await t.dataSource.query(
-      `SELECT resource_id FROM audit_events WHERE action = 'test.day.passed' ORDER BY seq`,
+      `SELECT e.resource_id FROM audit_events e JOIN audit_seals s ON s.event_id = e.id WHERE e.action = 'test.day.passed' ORDER BY s.seq`,
     );
     expect(left[0]!.resource_id).toBe('day-10');
     const [purge] = (await t.dataSource.query('SELECT through_seq::text AS through_seq, events_purged::int AS n FROM audit_purges')) as {
@@ -355,6 +395,14 @@ describe('audit retention', () => {
       n: number;
     }[];
     expect(purge).toEqual({ through_seq: String(old), n: old });
+    // Their seals went with them; every event left is still sealed (but the purge's own, just written).
+    const [seals] = (await t.dataSource.query(
+      `SELECT min(seq)::text AS first,
+              (SELECT count(*)::int FROM audit_events e
+                WHERE e.action <> 'audit.events.purged' AND NOT EXISTS (SELECT 1 FROM audit_seals s WHERE s.event_id = e.id)) AS unsealed
+         FROM audit_seals`,
+    )) as { first: string; unsealed: number }[];
+    expect(seals).toMatchObject({ first: String(old + 1), unsealed: 0 });
     await sealer.sealPending();
     const report = await t.app.get((await import('../../src/audit/audit-verifier.js')).AuditVerifier).verify();
     expect(report).toMatchObject({ ok: true, startsAfterSeq: String(old), brokenEventCount: 0 });
@@ -364,7 +412,18 @@ describe('audit retention', () => {
     expect(purged).toEqual([{ details: expect.objectContaining({ throughSeq: String(old), eventsPurged: old, retentionDays: 30 }) }]);
     // Nothing purges an event the purge record does not cover, nor the purge record itself.
     await expect(t.dataSource.query(`DELETE FROM audit_events WHERE resource_id = 'day-11'`)).rejects.toThrow(/append-only/);
+    await expect(t.dataSource.query('DELETE FROM audit_seals WHERE seq = $1', [String(old + 1)])).rejects.toThrow(/append-only/);
     await expect(t.dataSource.query('DELETE FROM audit_purges')).rejects.toThrow(/append-only/);
+    // Nor a seal the purge covers while its event is still there (a seal written around the sealer, for an event not yet sealed).
+    const [unsealed] = (await t.dataSource.query(
+      `INSERT INTO audit_events (id, occurred_at, action, resource_type, outcome) VALUES (gen_random_uuid(), now(), 'test.day.passed', 'test', 'success')
+       RETURNING id`,
+    )) as { id: string }[];
+    await t.dataSource.query(`INSERT INTO audit_seals (seq, event_id, prev_hash, hash, sealed_at) VALUES (1, $1, $2, $2, now())`, [
+      unsealed!.id,
+      '0'.repeat(64),
+    ]);
+    await expect(t.dataSource.query('DELETE FROM audit_seals WHERE seq = 1')).rejects.toThrow(/audit_seals is append-only: DELETE refused/);
     await expect(
       t.dataSource.query(
         `INSERT INTO audit_purges (number, through_seq, through_hash, events_purged, cutoff, purged_at) VALUES (2, 5, $1, 0, now(), now())`,

@@ -113,12 +113,10 @@ describe('the audit trail is append-only', () => {
           user_agent: 'MiniProgram/8.0',
           purpose: 'waiver.decision',
           details: { scopes: ['credit:score'], attempt: 2, remembered: false, parent: null, nested: { tier: 650 } },
-          seq: null,
-          prev_hash: null,
-          hash: null,
-          sealed_at: null,
+          xid: expect.stringMatching(/^[1-9][0-9]*$/),
         },
       ]);
+      expect(await t.dataSource.query('SELECT seq FROM audit_seals WHERE event_id = $1', [id])).toEqual([]);
     });
 
     it('records a sign-in that knows only the user, and one that knows nobody', async () => {
@@ -258,10 +256,7 @@ describe('the audit trail is append-only', () => {
       user_agent: "'forged'",
       purpose: "'forged'",
       details: `'{"attempt": 2}'`,
-      seq: '1',
-      prev_hash: `'${ZEROS}'`,
-      hash: `'${'a'.repeat(64)}'`,
-      sealed_at: 'now()',
+      xid: "'5'",
     };
 
     it('(the list below changes every column the table has)', async () => {
@@ -299,14 +294,24 @@ describe('the audit trail is append-only', () => {
       expect(await count()).toBe(events);
     });
 
-    it('refuses an event inserted already sealed', async () => {
+    it('has no seal columns left to update: an event is sealed in audit_seals', async () => {
       await expect(
-        t.dataSource.query(
-          `INSERT INTO audit_events (id, occurred_at, action, resource_type, outcome, seq, prev_hash, hash, sealed_at)
-           VALUES (gen_random_uuid(), now(), 'user.signed_up', 'user', 'success', 999, $1, $1, now())`,
-          [ZEROS],
-        ),
-      ).rejects.toMatchObject({ code: '23001', message: expect.stringContaining('an event is inserted unsealed') });
+        t.dataSource.query('UPDATE audit_events SET seq = 1, prev_hash = $2, hash = $2, sealed_at = now() WHERE id = $1', [id, ZEROS]),
+      ).rejects.toMatchObject({ code: '42703' });
+      expect(await rowText(id)).toBe(before);
+    });
+
+    it('sets an event’s xid to the writing transaction’s own, whatever the writer sends', async () => {
+      const written = randomUUID();
+      const [row] = await t.dataSource.transaction(async (manager): Promise<{ xid: string; mine: string }[]> => {
+        await manager.query(
+          `INSERT INTO audit_events (id, occurred_at, action, resource_type, outcome, xid) VALUES ($1, now(), 'user.signed_up', 'user', 'success', '5')`,
+          [written],
+        );
+        return manager.query('SELECT xid::text AS xid, pg_current_xact_id()::text AS mine FROM audit_events WHERE id = $1', [written]);
+      });
+      expect(row?.xid).not.toBe('5');
+      expect(row?.xid).toBe(row?.mine);
     });
 
     it.each<[string, string, string]>([
@@ -334,51 +339,96 @@ describe('the audit trail is append-only', () => {
     });
   });
 
-  describe('the one update allowed: sealing, once', () => {
-    const seal = (id: string, seq: number, hash: string, extra = '') =>
-      t.dataSource.query(`UPDATE audit_events SET seq = $2, prev_hash = $3, hash = $4, sealed_at = $5${extra} WHERE id = $1`, [
-        id,
+  describe('the seals: inserted, never changed, deleted only through a purge', () => {
+    const A = 'a'.repeat(64);
+    const sealedAt = new Date('2026-03-01T08:00:05.000Z');
+    const refusedBySeals = (operation: string) => ({
+      code: '23001',
+      message: expect.stringContaining(`audit_seals is append-only: ${operation} refused`),
+    });
+    const seal = (seq: number, eventId: string, hash = A) =>
+      t.dataSource.query('INSERT INTO audit_seals (seq, event_id, prev_hash, hash, sealed_at) VALUES ($1, $2, $3, $4, $5)', [
         seq,
+        eventId,
         ZEROS,
         hash,
-        new Date('2026-03-01T08:00:05.000Z'),
+        sealedAt,
       ]);
+    const sealText = async (seq: number): Promise<string> => {
+      const rows: { row: string }[] = await t.dataSource.query('SELECT to_jsonb(s)::text AS row FROM audit_seals s WHERE seq = $1', [seq]);
+      expect(rows).toHaveLength(1);
+      return rows[0]?.row ?? '';
+    };
 
-    it('sets seq, prev_hash, hash and sealed_at from NULL once; a second seal is refused', async () => {
-      const id = await audit.record(event({ details: { attempt: 1 } }));
-      const sealed = await seal(id, 1, 'a'.repeat(64));
-      expect(sealed).toEqual([[], 1]);
-      const [row] = (await t.dataSource.query('SELECT seq, prev_hash, hash, sealed_at FROM audit_events WHERE id = $1', [id])) as Record<
-        string,
-        unknown
-      >[];
-      expect(row).toEqual({ seq: '1', prev_hash: ZEROS, hash: 'a'.repeat(64), sealed_at: new Date('2026-03-01T08:00:05.000Z') });
-      const afterSeal = await rowText(id);
+    let id: string;
+    let before: string;
 
-      await expect(seal(id, 2, 'b'.repeat(64))).rejects.toMatchObject(refusedByTheTrail('UPDATE'));
-      await expect(t.dataSource.query('UPDATE audit_events SET hash = $2 WHERE id = $1', [id, 'c'.repeat(64)])).rejects.toMatchObject(
-        refusedByTheTrail('UPDATE'),
+    beforeAll(async () => {
+      // No sealer runs in this file: seqs from 100 on are this section's own.
+      id = await audit.record(event());
+      await seal(100, id);
+      before = await sealText(100);
+    });
+
+    it('takes a seal with every column, and the event itself is not changed by it', async () => {
+      const [row] = (await t.dataSource.query(
+        'SELECT seq, event_id, prev_hash, hash, sealed_at FROM audit_seals WHERE seq = 100',
+      )) as Record<string, unknown>[];
+      expect(row).toEqual({ seq: '100', event_id: id, prev_hash: ZEROS, hash: A, sealed_at: sealedAt });
+      const [sealedEvent] = (await t.dataSource.query(
+        'SELECT e.id, s.seq FROM audit_events e JOIN audit_seals s ON s.event_id = e.id WHERE e.id = $1',
+        [id],
+      )) as Record<string, unknown>[];
+      expect(sealedEvent).toEqual({ id, seq: '100' });
+    });
+
+    it('refuses a second seal of an event, a second event at a seq, and a malformed hash', async () => {
+      await expect(seal(101, id)).rejects.toMatchObject({ code: '23505', constraint: 'audit_seals_event_id_key' });
+      await expect(seal(100, await audit.record(event()))).rejects.toMatchObject({ code: '23505', constraint: 'audit_seals_pkey' });
+      await expect(seal(102, await audit.record(event()), 'A'.repeat(64))).rejects.toMatchObject({
+        code: '23514',
+        constraint: 'audit_seals_hash_check',
+      });
+    });
+
+    it.each<[string, string]>([
+      ['seq', '101'],
+      ['event_id', 'gen_random_uuid()'],
+      ['prev_hash', `'${'b'.repeat(64)}'`],
+      ['hash', `'${'c'.repeat(64)}'`],
+      ['sealed_at', 'now()'],
+    ])('refuses an UPDATE of %s', async (column, value) => {
+      await expect(t.dataSource.query(`UPDATE audit_seals SET ${column} = ${value} WHERE seq = 100`)).rejects.toMatchObject(
+        refusedBySeals('UPDATE'),
       );
+      expect(await sealText(100)).toBe(before);
+    });
+
+    it('refuses a DELETE of one seal and of all of them, and TRUNCATE', async () => {
+      await expect(t.dataSource.query('DELETE FROM audit_seals WHERE seq = 100')).rejects.toMatchObject(refusedBySeals('DELETE'));
+      await expect(t.dataSource.query('DELETE FROM audit_seals')).rejects.toMatchObject(refusedBySeals('DELETE'));
+      await expect(t.dataSource.query('TRUNCATE audit_seals')).rejects.toMatchObject(refusedBySeals('TRUNCATE'));
+      expect(await sealText(100)).toBe(before);
+    });
+
+    it('deletes through a purge only: the event first, then its seal, and nothing the purge does not cover', async () => {
+      const purged = await audit.record(event());
+      await seal(1, purged, 'd'.repeat(64));
+      // Before any purge record, neither goes.
+      await expect(t.dataSource.query('DELETE FROM audit_events WHERE id = $1', [purged])).rejects.toMatchObject(
+        refusedByTheTrail('DELETE'),
+      );
+      await t.dataSource.query(
+        `INSERT INTO audit_purges (number, through_seq, through_hash, events_purged, cutoff, purged_at) VALUES (1, 1, $1, 1, now(), now())`,
+        ['d'.repeat(64)],
+      );
+      // The seal stays while its event is there: an event is never left without its seal.
+      await expect(t.dataSource.query('DELETE FROM audit_seals WHERE seq = 1')).rejects.toMatchObject(refusedBySeals('DELETE'));
+      expect(await t.dataSource.query('DELETE FROM audit_events WHERE id = $1', [purged])).toEqual([[], 1]);
+      expect(await t.dataSource.query('DELETE FROM audit_seals WHERE seq = 1')).toEqual([[], 1]);
+      // Beyond the purge, nothing.
       await expect(t.dataSource.query('DELETE FROM audit_events WHERE id = $1', [id])).rejects.toMatchObject(refusedByTheTrail('DELETE'));
-      expect(await rowText(id)).toBe(afterSeal);
-    });
-
-    it('refuses a seal that changes anything else, even to an equal jsonb value', async () => {
-      const id = await audit.record(event({ details: { attempt: 1 } }));
-      const before = await rowText(id);
-      await expect(seal(id, 3, 'd'.repeat(64), ", action = 'oauth.consent.denied'")).rejects.toMatchObject(refusedByTheTrail('UPDATE'));
-      await expect(seal(id, 3, 'd'.repeat(64), `, details = '{"attempt": 1.0}'`)).rejects.toMatchObject(refusedByTheTrail('UPDATE'));
-      expect(await rowText(id)).toBe(before);
-    });
-
-    it('refuses a seal of part of the columns', async () => {
-      const id = await audit.record(event());
-      await expect(t.dataSource.query('UPDATE audit_events SET seq = 4 WHERE id = $1', [id])).rejects.toMatchObject(
-        refusedByTheTrail('UPDATE'),
-      );
-      await expect(
-        t.dataSource.query('UPDATE audit_events SET seq = 4, hash = $2 WHERE id = $1', [id, 'e'.repeat(64)]),
-      ).rejects.toMatchObject(refusedByTheTrail('UPDATE'));
+      await expect(t.dataSource.query('DELETE FROM audit_seals WHERE seq = 100')).rejects.toMatchObject(refusedBySeals('DELETE'));
     });
   });
 
