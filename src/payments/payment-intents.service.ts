@@ -65,6 +65,11 @@ interface ConfirmationPlan {
   readonly planned: PlannedConfirmation[];
 }
 
+/** Every confirmation's answer: one left without one (a defect) is a failure, not a gap. */
+function answered(settled: readonly (Settled<PaymentIntent> | undefined)[]): Settled<PaymentIntent>[] {
+  return settled.map((entry) => entry ?? { ok: false as const, error: new Error('a confirmation was left without an answer') });
+}
+
 /** The responses the succeeded confirmations' Idempotency-Keys keep (the route's JSON). */
 function keptResponses(
   items: readonly Confirmation[],
@@ -310,9 +315,7 @@ export class PaymentIntentsService implements OnApplicationShutdown {
           planned.map((plan) => plan.group),
           (results) => this.confirmedIntents(items, planned, results, settled, now, { checkUpdatedAt: false }),
         );
-        const answers = settled.map(
-          (entry) => entry ?? { ok: false as const, error: new Error('a confirmation was left without an answer') },
-        );
+        const answers = answered(settled);
         // Each succeeded item's key keeps its response (the route's JSON) with the change.
         const taken = await this.keys.keepWithin(manager, keptResponses(items, answers));
         if (taken.length > 0) throw new KeysTaken(new Set(taken));
@@ -337,7 +340,7 @@ export class PaymentIntentsService implements OnApplicationShutdown {
       planned.map((plan) => plan.group),
       (ledgerResults) => {
         const intentsParts = this.confirmedIntents(items, planned, ledgerResults, settled, now, { checkUpdatedAt: true });
-        answers = settled.map((entry) => entry ?? { ok: false as const, error: new Error('a confirmation was left without an answer') });
+        answers = answered(settled);
         // Thrown inside the ledger's try: nothing is written, and the locking path answers each one.
         if (answers.some((answer) => !answer.ok)) throw new Error('confirmation: not every one succeeded');
         const kept = this.keys.keepPart(keptResponses(items, answers));
