@@ -8,7 +8,7 @@ import { CommonError, CommonErrorCode, ErrorKind } from './common/errors/domain-
 import { connectionErrorResponse, PROBLEM_CONTENT_TYPE, problemFromException } from './common/errors/problem-details.js';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { type FastifyError, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
+import { type FastifyBaseLogger, type FastifyError, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import type { DestinationStream, Logger as PinoLogger } from 'pino';
 import { AppModule, type AppModuleOptions } from './app.module.js';
 import { HELMET_OPTIONS, securityHeaders } from './common/security-headers.js';
@@ -49,7 +49,8 @@ class RequestLogController extends LogController {
     const route = request.routeOptions.url ?? 'unmatched';
     const level = QUIET_ROUTES.has(route) ? 'debug' : 'info';
     const durationMs = Math.round(reply.elapsedTime * 100) / 100;
-    request.log[level]({ req: request, res: reply, route, durationMs, ...(error ? { err: error } : {}) }, 'request completed');
+    const line = { reqId: request.id, req: request, res: reply, route, durationMs, ...(error ? { err: error } : {}) };
+    request.log[level](line, 'request completed');
   }
 }
 
@@ -68,6 +69,10 @@ export async function createApp(
     trustProxy: config.trustProxy,
     genReqId: (request: IncomingMessage) => requestIdFrom(request.headers[REQUEST_ID_HEADER]),
     logController: new RequestLogController({ requestIdLogLabel: 'reqId' }),
+    // Every request's logger is the application's own: the request id comes from the request context
+    // (the logger's mixin) or, on the completion line, from the request. A pino child a request cost
+    // about 4% of the service's CPU under load, mostly redacting its one binding.
+    childLoggerFactory: (parent: FastifyBaseLogger) => parent,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     // Errors Fastify's router raises before any hook (a malformed URL, an over-long path parameter):

@@ -1,6 +1,6 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown, Optional } from '@nestjs/common';
 import { DataSource, EntityManager } from 'typeorm';
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../common/ids.js';
 import { Clock } from '../common/clock/clock.js';
 import { GroupCommitter, type Settled } from '../common/group-commit.js';
 import type { StatementPart } from '../common/statement-parts.js';
@@ -119,7 +119,7 @@ export class AuditService implements OnApplicationBootstrap, OnApplicationShutdo
    */
   async record(event: AuditEventInput, manager?: EntityManager): Promise<string> {
     const valid = validateAuditEvent(event, currentRequestContext());
-    const id = uuidv7();
+    const id = newId();
     if (this.off) return id;
     const parameters = parametersOf(id, this.clock.now(), valid);
     if (manager === undefined) return this.batcher.submit(parameters);
@@ -138,7 +138,7 @@ export class AuditService implements OnApplicationBootstrap, OnApplicationShutdo
   insertPart(events: readonly AuditEventInput[]): StatementPart | undefined {
     if (events.length === 0) return undefined;
     const now = this.clock.now();
-    const rows = events.map((event) => parametersOf(uuidv7(), now, validateAuditEvent(event, undefined)));
+    const rows = events.map((event) => parametersOf(newId(), now, validateAuditEvent(event, undefined)));
     if (this.off) return undefined;
     return { ctes: [{ name: 'audited', sql: INSERT_EVENTS, rows: rows.length }], parameters: columnsOf(rows) };
   }

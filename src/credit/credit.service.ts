@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../common/ids.js';
 import { AuditService } from '../audit/audit.service.js';
 import { BatchedRead } from '../common/batched-read.js';
 import { canonicalJson } from '../common/canonical-json.js';
@@ -157,7 +157,7 @@ export class CreditService {
         `INSERT INTO credit_reports (id, user_id, score, band, factors, signals_digest, provider, created_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *`,
         [
-          uuidv7(),
+          newId(),
           userId,
           assessment.score,
           assessment.band,

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../common/ids.js';
 import { AuditService } from '../audit/audit.service.js';
 import { BatchedRead } from '../common/batched-read.js';
 import { Clock } from '../common/clock/clock.js';
@@ -104,7 +104,7 @@ export class IdentityService {
     if (!parsed.ok) throw idNumberRefused(parsed.problem);
     const idNumber = parsed.idNumber;
 
-    const attemptId = uuidv7();
+    const attemptId = newId();
     await this.claimAttempt(principal, userId, attemptId);
 
     let answer: AuthorityAnswer;

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { v5 as uuidv5, v7 as uuidv7 } from 'uuid';
+import { v5 as uuidv5 } from 'uuid';
+import { newId } from '../common/ids.js';
 import { DataSource, type EntityManager } from 'typeorm';
 import { canonicalJson } from '../common/canonical-json.js';
 import type { AuditEventInput } from '../audit/audit-event.js';
@@ -105,7 +106,7 @@ export class LedgerService {
        ON CONFLICT (code) DO NOTHING
        RETURNING *`,
       [
-        input.id ?? uuidv7(),
+        input.id ?? newId(),
         input.code,
         input.currency,
         input.debitsMustNotExceedCredits ?? false,

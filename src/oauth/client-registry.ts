@@ -1,7 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import type { JWK } from 'jose';
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../common/ids.js';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service.js';
 import { Clock } from '../common/clock/clock.js';
@@ -143,7 +143,7 @@ export class ClientRegistry {
 
   async createMerchant(name: string, actor: Principal | null, manager?: EntityManager): Promise<Merchant> {
     const work = async (tx: EntityManager): Promise<Merchant> => {
-      const merchant = { id: uuidv7(), name, createdAt: this.clock.now() };
+      const merchant = { id: newId(), name, createdAt: this.clock.now() };
       await tx.query('INSERT INTO merchants (id, name, created_at) VALUES ($1, $2, $3)', [merchant.id, merchant.name, merchant.createdAt]);
       await this.audit.record(
         { actor, action: 'merchant.created', resourceType: 'merchant', resourceId: merchant.id, outcome: 'success' },

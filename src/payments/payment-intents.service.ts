@@ -1,5 +1,5 @@
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../common/ids.js';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service.js';
 import { BatchedRead } from '../common/batched-read.js';
@@ -149,7 +149,7 @@ export class PaymentIntentsService implements OnApplicationShutdown {
                                       fee_basis_points, created_by_client_id, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, 'requires_confirmation', $7, $8, $9, $10, $11, $11) RETURNING *`,
         [
-          uuidv7(),
+          newId(),
           merchantId,
           input.userId ?? null,
           input.amount.toString(),

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../common/ids.js';
 import { DataSource } from 'typeorm';
 import { Clock } from '../common/clock/clock.js';
 import { type Page, toPage } from '../common/pagination/cursor.js';
@@ -79,8 +79,8 @@ export class PayoutsService {
       this.accounts.ensure({ purpose: 'available', merchantId }, input.currency),
       this.accounts.ensure({ purpose: 'payouts' }, input.currency),
     ]);
-    const id = uuidv7();
-    const transferId = uuidv7();
+    const id = newId();
+    const transferId = newId();
     return this.dataSource.transaction(async (manager) => {
       const [results] = await this.ledger.submitGroupsWithin(manager, [
         {

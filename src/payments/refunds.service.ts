@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../common/ids.js';
 import { DataSource } from 'typeorm';
 import { Clock } from '../common/clock/clock.js';
 import type { Page } from '../common/pagination/cursor.js';
@@ -113,12 +113,12 @@ export class RefundsService {
         this.accounts.ensure({ purpose: 'available', merchantId: intent.merchantId }, intent.currency),
         this.accounts.ensure({ purpose: 'fees' }, intent.currency),
       ]);
-      const id = uuidv7();
+      const id = newId();
       const metadata = { paymentIntentId: intent.id, refundId: id };
       const commands: LedgerCommand[] = [];
       const merchantPart = amount - feeReturned;
-      const merchantTransferId = merchantPart > 0n ? uuidv7() : null;
-      const feeTransferId = feeReturned > 0n ? uuidv7() : null;
+      const merchantTransferId = merchantPart > 0n ? newId() : null;
+      const feeTransferId = feeReturned > 0n ? newId() : null;
       if (merchantTransferId !== null) {
         commands.push({
           type: 'transfer',

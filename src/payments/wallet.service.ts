@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../common/ids.js';
 import { DataSource } from 'typeorm';
 import { Clock } from '../common/clock/clock.js';
 import { type Principal, userOf } from '../common/principal.js';
@@ -78,7 +78,7 @@ export class WalletService {
       this.accounts.ensure({ purpose: 'receivable', userId }, currency),
       this.accounts.ensure({ purpose: 'funding' }, currency),
     ]);
-    const id = uuidv7();
+    const id = newId();
     const settled = await this.rail.collect({ topUpId: id, userId, amountMinor: amount, currency });
     return this.dataSource.transaction(async (manager) => {
       // Read inside the transaction; the ledger locks the account when it writes, and its flag
@@ -86,8 +86,8 @@ export class WalletService {
       const receivable = await this.ledger.findAccount(receivableAccountId, manager);
       const owed = receivable === null ? 0n : receivable.debitsPosted - receivable.creditsPosted;
       const repaid = owed > 0n ? (owed < amount ? owed : amount) : 0n;
-      const fundingTransferId = uuidv7();
-      const repaymentTransferId = repaid > 0n ? uuidv7() : null;
+      const fundingTransferId = newId();
+      const repaymentTransferId = repaid > 0n ? newId() : null;
       const metadata = { topUpId: id };
       const commands: LedgerCommand[] = [
         {

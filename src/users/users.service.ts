@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../common/ids.js';
 import { DataSource, type EntityManager } from 'typeorm';
 import { Clock } from '../common/clock/clock.js';
 import { ErrorKind } from '../common/errors/domain-error.js';
@@ -79,7 +79,7 @@ export class UsersService {
    */
   async signUp(input: NewUser, manager?: EntityManager): Promise<string | null> {
     const passwordHash = await hashSecret(input.password);
-    const id = uuidv7();
+    const id = newId();
     const work = async (manager: EntityManager): Promise<string | null> => {
       const inserted: { id: string }[] = await manager.query(
         `INSERT INTO users (id, email, phone, password_hash, display_name, created_at)

@@ -1,6 +1,7 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import { v5 as uuidv5, v7 as uuidv7 } from 'uuid';
+import { v5 as uuidv5 } from 'uuid';
+import { newId } from '../common/ids.js';
 import { AuditService } from '../audit/audit.service.js';
 import { Clock } from '../common/clock/clock.js';
 import { CommonError, CommonErrorCode, ErrorKind } from '../common/errors/domain-error.js';
@@ -240,7 +241,7 @@ export class DepositAgreementsService implements OnModuleInit, OnApplicationBoot
             this.accounts.ensure({ purpose: 'deposit-escrow' }, decision.currency),
           ])
         : [null, null];
-    const id = uuidv7();
+    const id = newId();
     const holdId = held > 0n ? agreementTransferId(id, 'hold') : null;
     return this.dataSource.transaction(async (manager) => {
       await manager.query(`SELECT pg_advisory_xact_lock(hashtextextended('deposit-agreements:' || $1, 0))`, [userId]);

@@ -1,6 +1,6 @@
 import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../common/ids.js';
 import type { AuditEventInput } from '../audit/audit-event.js';
 import { AuditService } from '../audit/audit.service.js';
 import { BatchedRead } from '../common/batched-read.js';
@@ -308,7 +308,7 @@ export class WaiversService implements OnApplicationShutdown {
     const merchantId = merchantOf(principal);
     const terms = termsFrom(input);
     const now = this.clock.now();
-    const id = uuidv7();
+    const id = newId();
     const work = async (manager: EntityManager) => {
       const [policy] = (await manager.query(
         `INSERT INTO waiver_policies (id, merchant_id, name, active_version, created_at, updated_at) VALUES ($1, $2, $3, 1, $4, $4) RETURNING *`,
@@ -444,7 +444,7 @@ export class WaiversService implements OnApplicationShutdown {
     };
     const decision = decide(terms, facts);
     const now = this.clock.now();
-    const id = uuidv7();
+    const id = newId();
     const context = currentRequestContext();
     const made: WaiverDecision = {
       id,

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../common/ids.js';
 import { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service.js';
 import { Clock } from '../common/clock/clock.js';
@@ -115,7 +115,7 @@ export class WebhookEndpointsService {
     input: { url: string; eventTypes: readonly WebhookEventType[]; description?: string | null },
   ): Promise<{ endpoint: WebhookEndpoint; secret: string }> {
     const url = checkEndpointUrl(input.url, this.config.webhooks.allowLoopback).toString();
-    const id = uuidv7();
+    const id = newId();
     const secret = `whsec_${randomBytes(32).toString('base64url')}`;
     return this.dataSource.transaction(async (manager) => {
       // One merchant's endpoints are counted under its advisory lock, so two concurrent creations cannot both pass the limit.
@@ -242,7 +242,7 @@ export class WebhookEndpointsService {
                 INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, next_attempt_at, give_up_at, created_at)
                 SELECT $3, event_id, $2, 'pending', $4, $5, $4 FROM original RETURNING *)
          SELECT inserted.*, e.type AS event_type FROM inserted JOIN webhook_events e ON e.id = inserted.event_id`,
-        [deliveryId, endpointId, uuidv7(), now, new Date(now.getTime() + DELIVERY_WINDOW_MS)],
+        [deliveryId, endpointId, newId(), now, new Date(now.getTime() + DELIVERY_WINDOW_MS)],
       );
       const row = rows[0];
       if (row === undefined) throw new WebhookError(WebhookErrorCode.DeliveryNotFound, 'No delivery with this id for this endpoint.');

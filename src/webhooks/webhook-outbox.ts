@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { v7 as uuidv7 } from 'uuid';
+import { newId } from '../common/ids.js';
 import type { EntityManager } from 'typeorm';
 import { Clock } from '../common/clock/clock.js';
 import { type StatementPart, statementOf } from '../common/statement-parts.js';
@@ -31,7 +31,7 @@ export class WebhookOutbox {
   enqueuePart(events: readonly OutboxEvent[]): { part: StatementPart; ids: string[] } | undefined {
     if (events.length === 0) return undefined;
     const now = this.clock.now();
-    const ids = events.map(() => uuidv7());
+    const ids = events.map(() => newId());
     const payloads = events.map((event, index) =>
       JSON.stringify({ id: ids[index], type: event.type, createdAt: now.toISOString(), data: { object: event.object } }),
     );

@@ -52,6 +52,12 @@ export function createLogger(options: CreateLoggerOptions): PinoLogger {
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
       messageKey: 'msg',
+      // The id of the request being served, on every line written while serving it (a field the line
+      // sets itself wins). Read only when a line is written: no per-request child logger to build.
+      mixin: () => {
+        const requestId = currentRequestContext()?.requestId;
+        return requestId === undefined ? {} : { reqId: requestId };
+      },
       // Requests are logged by path only: a query string may carry values that must not be kept.
       serializers: {
         req: (request: { method?: string; url?: string; id?: string; ip?: string }) => ({
@@ -99,10 +105,8 @@ export class PinoNestLogger implements LoggerService {
     // Nest passes the context (the class name) last; an error's stack may come before it.
     const strings = params.filter((param): param is string => typeof param === 'string');
     const context = strings.length > 0 ? strings[strings.length - 1] : undefined;
-    const requestId = currentRequestContext()?.requestId;
     const fields: Record<string, unknown> = {};
     if (context !== undefined) fields.context = context;
-    if (requestId !== undefined) fields.reqId = requestId;
     if (message instanceof Error) {
       this.pinoLogger[level]({ ...fields, err: message }, message.message);
     } else if (typeof message === 'object' && message !== null) {
