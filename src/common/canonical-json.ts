@@ -39,12 +39,24 @@ function serialize(value: unknown, depth: number): string {
       return JSON.stringify(value.toString());
     case 'object': {
       if (value instanceof Date) return JSON.stringify(value.toISOString());
-      // Array.from, not map: map skips the holes of a sparse array, and join would write them as nothing (`[,1]`).
-      if (Array.isArray(value)) return `[${Array.from(value, (item) => serialize(item === undefined ? null : item, depth + 1)).join(',')}]`;
-      const entries = Object.entries(value as Record<string, unknown>)
-        .filter(([, member]) => member !== undefined)
-        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-      return `{${entries.map(([key, member]) => `${JSON.stringify(key)}:${serialize(member, depth + 1)}`).join(',')}}`;
+      // Every index, holes of a sparse array included (as null, like undefined items).
+      if (Array.isArray(value)) {
+        let out = '[';
+        for (let i = 0; i < value.length; i++) {
+          const item: unknown = value[i];
+          out += (i === 0 ? '' : ',') + serialize(item === undefined ? null : item, depth + 1);
+        }
+        return out + ']';
+      }
+      // Own enumerable string keys, sorted by UTF-16 code unit (the default sort of strings).
+      const keys = Object.keys(value).sort();
+      let out = '{';
+      for (const key of keys) {
+        const member = (value as Record<string, unknown>)[key];
+        if (member === undefined) continue;
+        out += (out.length === 1 ? '' : ',') + JSON.stringify(key) + ':' + serialize(member, depth + 1);
+      }
+      return out + '}';
     }
     default:
       throw new Error(`canonical JSON has no form for ${typeof value}`);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { ArgumentMetadata } from '@nestjs/common';
 import { Type } from 'class-transformer';
-import { IsArray, IsInt, IsString, MaxLength, Min, MinLength, ValidateNested } from 'class-validator';
+import { IsArray, IsInt, IsString, MaxLength, Min, MinLength, validate, ValidateNested } from 'class-validator';
 import { CommonError, CommonErrorCode, ErrorKind } from '../errors/domain-error.js';
 import { problemFromException } from '../errors/problem-details.js';
 import { createValidationPipe, fieldErrors } from './validation.pipe.js';
@@ -154,5 +154,57 @@ describe('fieldErrors', () => {
 
   it('gives an empty list for no errors', () => {
     expect(fieldErrors([])).toEqual([]);
+  });
+});
+
+describe('the memoized validation metadata', () => {
+  class ParentDto {
+    @IsString()
+    code!: string;
+  }
+  class ChildDto extends ParentDto {
+    @IsInt()
+    count!: number;
+  }
+  class GroupedDto {
+    @MinLength(3, { groups: ['strict'] })
+    @IsString({ always: true })
+    name!: string;
+  }
+  const pipe = createValidationPipe();
+  const failures = async (body: unknown, metatype: ArgumentMetadata['metatype']) => {
+    try {
+      await pipe.transform(body, bodyOf(metatype));
+      return [];
+    } catch (error) {
+      return (error as CommonError).errors ?? [];
+    }
+  };
+
+  it('keeps a subclass checked against its parent rules too, every time', async () => {
+    for (let i = 0; i < 3; i++) {
+      expect(await failures({ code: 7, count: 1 }, ChildDto)).toEqual([expect.objectContaining({ field: 'code', rule: 'isString' })]);
+      expect(await failures({ code: 'a', count: 'x' }, ChildDto)).toEqual([expect.objectContaining({ field: 'count', rule: 'isInt' })]);
+      expect(await failures({ code: 'a', count: 1 }, ChildDto)).toEqual([]);
+    }
+  });
+
+  it('applies a rule registered after a class was first validated', async () => {
+    class LateDto {
+      @IsString()
+      label!: string;
+    }
+    expect(await failures({ label: 'ab' }, LateDto)).toEqual([]);
+    // A decorator applied later, as a module loaded later would: the next validation must see it.
+    MinLength(3)(LateDto.prototype, 'label');
+    expect(await failures({ label: 'ab' }, LateDto)).toEqual([expect.objectContaining({ field: 'label', rule: 'minLength' })]);
+  });
+
+  it('answers each set of groups apart', async () => {
+    const dto = Object.assign(new GroupedDto(), { name: 'ab' });
+    expect(await validate(dto, { groups: ['strict'] })).toHaveLength(1);
+    expect(await validate(dto, { strictGroups: true })).toHaveLength(0);
+    expect(await validate(dto, { groups: ['strict'] })).toHaveLength(1);
+    expect(await validate(dto, { groups: ['lenient'] })).toHaveLength(0);
   });
 });
