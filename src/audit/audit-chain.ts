@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { canonicalJson } from '../common/canonical-json.js';
 
 /**
@@ -76,7 +76,5 @@ export function canonicalAuditEvent(row: AuditEventRow, seq: bigint): string {
 }
 
 export function auditEventHash(prevHash: string, row: AuditEventRow, seq: bigint): string {
-  return createHash('sha256')
-    .update(`${prevHash}\n${canonicalAuditEvent(row, seq)}`, 'utf8')
-    .digest('hex');
+  return hash('sha256', `${prevHash}\n${canonicalAuditEvent(row, seq)}`, 'hex');
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { newId } from '../common/ids.js';
@@ -63,20 +63,20 @@ const toReport = (row: ReportRow): CreditReport => ({
  * stale. Account age counts in whole 30-day months (a bureau does not rescore a person every day).
  */
 export function signalsDigest(provider: string, email: string | null, signals: CreditSignals): string {
-  return createHash('sha256')
-    .update(
-      canonicalJson({
-        provider,
-        testUser: testUserScore(email) ?? null,
-        identityVerified: signals.identityVerified,
-        accountAgeMonths: Math.floor(signals.accountAgeDays / 30),
-        completedAgreements: signals.completedAgreements,
-        completedPayments: signals.completedPayments,
-        outstandingDebtMinor: signals.outstandingDebtMinor.toString(),
-        defaults: signals.defaults,
-      }),
-    )
-    .digest('hex');
+  return hash(
+    'sha256',
+    canonicalJson({
+      provider,
+      testUser: testUserScore(email) ?? null,
+      identityVerified: signals.identityVerified,
+      accountAgeMonths: Math.floor(signals.accountAgeDays / 30),
+      completedAgreements: signals.completedAgreements,
+      completedPayments: signals.completedPayments,
+      outstandingDebtMinor: signals.outstandingDebtMinor.toString(),
+      defaults: signals.defaults,
+    }),
+    'hex',
+  );
 }
 
 /** `Y` when the score meets the threshold, `N` when not, `N/A` without a score. */
