@@ -374,7 +374,7 @@ async function databaseStats(databaseName) {
  * The server processes working for one database: its backends, and the WAL writer, checkpointer and
  * background writer every database shares. (The server must be local for their CPU to be read.)
  */
-async function postgresPids(databaseName) {
+export async function postgresPids(databaseName) {
   const client = new pg.Client({ connectionString: adminDatabaseUrl(), connectionTimeoutMillis: 10_000, query_timeout: 10_000 });
   await client.connect();
   try {
@@ -392,7 +392,7 @@ async function postgresPids(databaseName) {
  * Starts a CPU measurement; `stop()` returns { machinePercent (of all cpus), processPercent, childPercent,
  * postgresPercent (each of one cpu) }. `postgres`: pids of the server processes to count.
  */
-function cpuMeter(childPid, postgres = []) {
+export function cpuMeter(childPid, postgres = []) {
   const machine = machineCpu();
   const own = process.cpuUsage();
   const child = childPid === undefined ? undefined : childCpuSeconds(childPid);
@@ -416,6 +416,11 @@ function cpuMeter(childPid, postgres = []) {
       postgresPercent: server.size > 0 ? (100 * serverSeconds) / seconds : undefined,
     };
   };
+}
+
+/** Milliseconds of one cpu a request, from a share of one cpu (%) and the requests answered a second. */
+export function cpuPerRequest(sharePercent, perSecond) {
+  return sharePercent === undefined || !(perSecond > 0) ? 'not measured' : `${((sharePercent * 10) / perSecond).toFixed(3)} ms`;
 }
 
 function percent(value) {
@@ -1108,6 +1113,7 @@ export async function run(options = {}) {
     }; in the database: ${formatNumber(http.stored.n)} of the sent ids (${formatNumber(http.stored.distinct_ids)} distinct, ${formatNumber(http.stored.with_two_entries)} with exactly 2 entries), ${formatNumber(http.counts.transfers)} transfers in all, merchant head seq ${formatNumber(http.counts.merchant_seq)}, debits = credits: ${http.counts.balanced}; autocannon: ${httpLoad.errors} errors, ${httpLoad.timeouts} timeouts, ${httpLoad.non2xx} non-2xx`,
     `http batching (SQL, transfers per distinct created_at): ${formatNumber(http.counts.batches.batches)} batches, mean ${http.counts.batches.mean.toFixed(1)}, median ${http.counts.batches.median}, max ${http.counts.batches.max}`,
     `CPU in the measured windows (machine: busy share of all ${os.cpus().length} cpus, whoever uses them; the rest: % of one cpu; postgres: the bench database's backends plus WAL writer, checkpointer, bgwriter): engine ${percent(engine.cpu.machinePercent)} machine, ${percent(engine.cpu.processPercent)} this process, ${percent(engine.cpu.postgresPercent)} postgres; naive ${percent(naive.cpu.machinePercent)} machine, ${percent(naive.cpu.processPercent)} this process, ${percent(naive.cpu.postgresPercent)} postgres; http ${percent(http.cpu.machinePercent)} machine, ${percent(http.cpu.childPercent)} service, ${percent(http.cpu.processPercent)} this process (autocannon), ${percent(http.cpu.postgresPercent)} postgres`,
+    `http CPU a transfer in the measured window (the shares above over the ${formatNumber(httpLoad.requestsPerSec)} answers a second: a figure to compare across runs when the machine's load varies): service ${cpuPerRequest(http.cpu.childPercent, httpLoad.requestsPerSec)}, postgres ${cpuPerRequest(http.cpu.postgresPercent, httpLoad.requestsPerSec)}`,
     `http database work in the measured window (pg_stat_database): ${formatNumber(http.commits)} commits, ${(http.commits / httpLoad.totalRequests).toFixed(2)} a request; ${formatNumber(http.inserted)} rows inserted, ${(http.inserted / httpLoad.totalRequests).toFixed(2)} a request`,
     `http service: peak RSS ${formatBytes(http.peakRssBytes)}; SIGTERM: ${httpStopProblems.join('; ') || 'exit 0'}`,
     '',

@@ -32,7 +32,7 @@
 // BENCH_DURATION_SECONDS (10), BENCH_WARMUP_SECONDS (2), BENCH_ADMIN_DATABASE_URL.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { benchNaive } from './ledger.mjs';
+import { benchNaive, cpuMeter, cpuPerRequest, postgresPids } from './ledger.mjs';
 import {
   constantRateConditions,
   constantRateProblems,
@@ -290,7 +290,9 @@ async function benchHttp(settings, { auditOff = false, constantRate = false } = 
       figures.beforeWarmup = await databaseCounts(check);
       if (settings.warmupSeconds > 0) figures.warmup = await runAutocannon({ ...base, durationSeconds: settings.warmupSeconds });
       figures.beforeLoad = await databaseCounts(check);
+      const stopMeter = cpuMeter(service.pid, await postgresPids(database.name));
       figures.load = await runAutocannon({ ...base, durationSeconds: settings.durationSeconds });
+      figures.cpu = stopMeter();
       figures.afterLoad = await databaseCounts(check);
       figures.peakRssBytes = peakRssBytes(service.pid);
       if (constantRate) {
@@ -450,6 +452,7 @@ export async function run(options = {}) {
     table,
     '',
     `constant rate: ${describeConstantRate(constantRate)}`,
+    `CPU a payment in the saturation run's measured window (shares of one cpu over the payments answered a second: a figure to compare across runs when the machine's load varies): service ${cpuPerRequest(http.cpu?.childPercent, load.requestsPerSec)}, its database's PostgreSQL processes ${cpuPerRequest(http.cpu?.postgresPercent, load.requestsPerSec)}${quiet ? `; auditing off: service ${cpuPerRequest(quiet.cpu?.childPercent, quiet.load.requestsPerSec)}, PostgreSQL ${cpuPerRequest(quiet.cpu?.postgresPercent, quiet.load.requestsPerSec)}` : ''}`,
     `stored after the runs (the constant-rate runs included): ${stored.succeeded} succeeded intents, ${stored.payments} payment transfers, ${stored.fees} fee transfers, ${stored.events} webhook events; books balanced: ${stored.balanced}`,
     ...(quiet
       ? [
