@@ -36,8 +36,13 @@ const EVENTS_GUARD_WITH_SEAL_COLUMNS = `
   END
   $$`;
 
-/** 1763712800000's audit_purges_guard, which `up` replaces and `down` restores. */
-const PURGES_GUARD_ON_EVENTS = `
+/**
+ * audit_purges_guard: a purge goes beyond the previous one and names a sealed event by its seq and
+ * hash, looked up in `seals`: audit_events before this migration (1763712800000's guard, which `down`
+ * restores), audit_seals after it.
+ */
+function purgesGuardOn(seals: 'audit_events' | 'audit_seals'): string {
+  return `
   CREATE OR REPLACE FUNCTION audit_purges_guard() RETURNS trigger LANGUAGE plpgsql AS $$
   DECLARE
     previous bigint;
@@ -50,13 +55,14 @@ const PURGES_GUARD_ON_EVENTS = `
       RAISE EXCEPTION 'audit_purges: a purge goes beyond the previous one (through_seq % <= %)', NEW.through_seq, previous
         USING ERRCODE = 'restrict_violation';
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM audit_events WHERE seq = NEW.through_seq AND hash = NEW.through_hash) THEN
+    IF NOT EXISTS (SELECT 1 FROM ${seals} WHERE seq = NEW.through_seq AND hash = NEW.through_hash) THEN
       RAISE EXCEPTION 'audit_purges: through_seq % is no sealed event with that hash', NEW.through_seq
         USING ERRCODE = 'restrict_violation';
     END IF;
     RETURN NEW;
   END
   $$`;
+}
 
 /**
  * The hash chain's seals move out of audit_events into a table of their own, so that audit_events is
@@ -158,27 +164,7 @@ export class AuditSealsApart1763713000000 implements MigrationInterface {
         FOR EACH STATEMENT EXECUTE FUNCTION audit_seals_guard()
     `);
 
-    await queryRunner.query(`
-      CREATE OR REPLACE FUNCTION audit_purges_guard() RETURNS trigger LANGUAGE plpgsql AS $$
-      DECLARE
-        previous bigint;
-      BEGIN
-        IF TG_OP <> 'INSERT' THEN
-          RAISE EXCEPTION 'audit_purges is append-only: % refused', TG_OP USING ERRCODE = 'restrict_violation';
-        END IF;
-        SELECT max(through_seq) INTO previous FROM audit_purges;
-        IF previous IS NOT NULL AND NEW.through_seq <= previous THEN
-          RAISE EXCEPTION 'audit_purges: a purge goes beyond the previous one (through_seq % <= %)', NEW.through_seq, previous
-            USING ERRCODE = 'restrict_violation';
-        END IF;
-        IF NOT EXISTS (SELECT 1 FROM audit_seals WHERE seq = NEW.through_seq AND hash = NEW.through_hash) THEN
-          RAISE EXCEPTION 'audit_purges: through_seq % is no sealed event with that hash', NEW.through_seq
-            USING ERRCODE = 'restrict_violation';
-        END IF;
-        RETURN NEW;
-      END
-      $$
-    `);
+    await queryRunner.query(purgesGuardOn('audit_seals'));
 
     await queryRunner.query(
       "COMMENT ON TABLE audit_events IS 'Append-only audit trail: INSERT only; DELETE only of an event whose seal a purge covers (see audit_events_append_only). Seals are in audit_seals.'",
@@ -208,7 +194,7 @@ export class AuditSealsApart1763713000000 implements MigrationInterface {
       UPDATE audit_events e SET seq = s.seq, prev_hash = s.prev_hash, hash = s.hash, sealed_at = s.sealed_at
         FROM audit_seals s WHERE s.event_id = e.id
     `);
-    await queryRunner.query(PURGES_GUARD_ON_EVENTS);
+    await queryRunner.query(purgesGuardOn('audit_events'));
     await queryRunner.query('DROP INDEX audit_events_unsealed');
     await queryRunner.query('ALTER TABLE audit_events DROP COLUMN xid');
     await queryRunner.query('CREATE INDEX audit_events_unsealed ON audit_events (occurred_at, id) WHERE seq IS NULL');
