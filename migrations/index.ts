@@ -13,6 +13,7 @@ import { ConsolePublicClient1763712810000 } from './1763712810000-console-public
 import { StatementRequire1763712900000 } from './1763712900000-statement-require.js';
 import { AuditSealCheckByRecord1763712910000 } from './1763712910000-audit-seal-check-by-record.js';
 import { AuditSealsApart1763713000000 } from './1763713000000-audit-seals-apart.js';
+import { ChecksWithoutCountedRepetition1763713100000 } from './1763713100000-checks-without-counted-repetition.js';
 
 /**
  * Every migration, oldest first. A new migration file is added at the end of this list; a committed
@@ -34,4 +35,5 @@ export const MIGRATIONS = [
   StatementRequire1763712900000,
   AuditSealCheckByRecord1763712910000,
   AuditSealsApart1763713000000,
+  ChecksWithoutCountedRepetition1763713100000,
 ];

@@ -107,13 +107,16 @@ onServer('moving the seals out of audit_events', () => {
   });
 
   it('down puts every seal back on its event', async () => {
-    const after = await migratedThrough(url, SEALS_APART);
+    const after = await migratedThrough(url, MIGRATIONS[MIGRATIONS.length - 1]?.name ?? SEALS_APART);
     try {
       const expected: { event_id: string; seq: string; hash: string }[] = await after.query(
         'SELECT event_id, seq::text AS seq, hash FROM audit_seals ORDER BY seq',
       );
       expect(expected.length).toBeGreaterThan(3);
-      await revertLastMigration(after);
+      // The migrations after it are reverted first, then it.
+      const applied = async (): Promise<boolean> =>
+        (await after.query('SELECT 1 FROM typeorm_migrations WHERE name = $1', [SEALS_APART])).length > 0;
+      while (await applied()) await revertLastMigration(after);
       const back: { event_id: string; seq: string; hash: string }[] = await after.query(
         'SELECT id AS event_id, seq::text AS seq, hash FROM audit_events WHERE seq IS NOT NULL ORDER BY seq',
       );
