@@ -149,7 +149,11 @@ export const REWRITTEN_CHECKS: readonly RewrittenCheck[] = [
   },
 ];
 
-/** One ALTER TABLE a table, so that each table is checked against its new constraints once. */
+/**
+ * One ALTER TABLE a table, so that each table's rows are read once to be checked against its new
+ * constraints; writers to that table wait for the scan (the ALTER's lock is held until the migration
+ * commits). Every row passes: each new constraint accepts exactly what the old one did.
+ */
 async function replaceChecks(queryRunner: QueryRunner, expression: (check: RewrittenCheck) => string): Promise<void> {
   const tables = [...new Set(REWRITTEN_CHECKS.map((check) => check.table))];
   for (const table of tables) {
