@@ -19,6 +19,16 @@ const HEX_64 = (column: string) => ({
   after: `length(${column}) = 64 AND ${column} ~ '^[0-9a-f]+$'`,
 });
 
+/** `^first rest{0,most-1}$` as it was: one leading character, at most `most` in all. */
+const leadingLetter = (table: string, column: string, first: string, rest: string, most: number): RewrittenCheck => ({
+  table,
+  name: `${table}_${column}_check`,
+  column,
+  type: 'text',
+  before: `${column} ~ '^${first}${rest}{0,${most - 1}}$'`,
+  after: `length(${column}) <= ${most} AND ${column} ~ '^${first}${rest}*$'`,
+});
+
 /**
  * Every CHECK whose pattern counted a repetition above three (`{64}`, `{0,63}`, `{1,128}`), with the
  * same rule written as an uncounted pattern and a length bound. PostgreSQL's regular expression engine
@@ -35,30 +45,9 @@ const HEX_64 = (column: string) => ({
  * subquery, so a scope's 64 characters are counted by `audit_scope_lines_fit` (below).
  */
 export const REWRITTEN_CHECKS: readonly RewrittenCheck[] = [
-  {
-    table: 'audit_events',
-    name: 'audit_events_client_type_check',
-    column: 'client_type',
-    type: 'text',
-    before: `client_type ~ '^[a-z][a-z0-9_]{0,31}$'`,
-    after: `length(client_type) <= 32 AND client_type ~ '^[a-z][a-z0-9_]*$'`,
-  },
-  {
-    table: 'audit_events',
-    name: 'audit_events_resource_type_check',
-    column: 'resource_type',
-    type: 'text',
-    before: `resource_type ~ '^[a-z][a-z0-9_]{0,63}$'`,
-    after: `length(resource_type) <= 64 AND resource_type ~ '^[a-z][a-z0-9_]*$'`,
-  },
-  {
-    table: 'audit_events',
-    name: 'audit_events_problem_code_check',
-    column: 'problem_code',
-    type: 'text',
-    before: `problem_code ~ '^[A-Z][A-Z0-9_]{0,63}$'`,
-    after: `length(problem_code) <= 64 AND problem_code ~ '^[A-Z][A-Z0-9_]*$'`,
-  },
+  leadingLetter('audit_events', 'client_type', '[a-z]', '[a-z0-9_]', 32),
+  leadingLetter('audit_events', 'resource_type', '[a-z]', '[a-z0-9_]', 64),
+  leadingLetter('audit_events', 'problem_code', '[A-Z]', '[A-Z0-9_]', 64),
   {
     table: 'audit_events',
     name: 'audit_events_request_id_check',
@@ -103,14 +92,7 @@ export const REWRITTEN_CHECKS: readonly RewrittenCheck[] = [
     after: `length(id_number_masked) = 18 AND id_number_masked ~ '^[0-9]{3}\\*+[0-9]{3}[0-9X]$'`,
   },
   { table: 'ledger_accounts', name: 'ledger_accounts_head_hash_check', ...HEX_64('head_hash') },
-  {
-    table: 'ledger_transfers',
-    name: 'ledger_transfers_code_check',
-    column: 'code',
-    type: 'text',
-    before: `code ~ '^[a-z][a-z0-9_.]{0,63}$'`,
-    after: `length(code) <= 64 AND code ~ '^[a-z][a-z0-9_.]*$'`,
-  },
+  leadingLetter('ledger_transfers', 'code', '[a-z]', '[a-z0-9_.]', 64),
   { table: 'ledger_entries', name: 'ledger_entries_prev_hash_check', ...HEX_64('prev_hash') },
   { table: 'ledger_entries', name: 'ledger_entries_hash_check', ...HEX_64('hash') },
   { table: 'ledger_checkpoints', name: 'ledger_checkpoints_merkle_root_check', ...HEX_64('merkle_root') },
@@ -130,14 +112,7 @@ export const REWRITTEN_CHECKS: readonly RewrittenCheck[] = [
       ` AND length(substring(client_id FROM '[A-Za-z0-9]+$')) BETWEEN 8 AND 40` +
       ` AND length(client_id) - length(substring(client_id FROM '[A-Za-z0-9]+$')) BETWEEN 4 AND 32`,
   },
-  {
-    table: 'payment_accounts',
-    name: 'payment_accounts_purpose_check',
-    column: 'purpose',
-    type: 'text',
-    before: `purpose ~ '^[a-z][a-z-]{0,31}$'`,
-    after: `length(purpose) <= 32 AND purpose ~ '^[a-z][a-z-]*$'`,
-  },
+  leadingLetter('payment_accounts', 'purpose', '[a-z]', '[a-z-]', 32),
   {
     table: 'users',
     name: 'users_phone_check',

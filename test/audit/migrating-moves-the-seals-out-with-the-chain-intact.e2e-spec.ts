@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { DataSource } from 'typeorm';
 import { MIGRATIONS } from '../../migrations/index.js';
 import { AUDIT_GENESIS_HASH, auditEventHash, type AuditEventRow, EVENT_COLUMNS } from '../../src/audit/audit-chain.js';
 import { AuditSealer } from '../../src/audit/audit-sealer.js';
 import { AuditVerifier } from '../../src/audit/audit-verifier.js';
 import { ManualClock } from '../../src/common/clock/clock.js';
-import { dataSourceOptions } from '../../src/database/data-source-options.js';
 import { revertLastMigration, runPendingMigrations } from '../../src/database/migration-runner.js';
+import { migratedThrough } from '../support/migrated-through.js';
 import { createTestDatabase, type TestDatabase, testServerUrl } from '../support/test-database.js';
 import { startTestApp } from '../support/test-app.js';
 
@@ -14,18 +13,6 @@ import { startTestApp } from '../support/test-app.js';
 const onServer = testServerUrl() === undefined ? describe.skip : describe;
 
 const SEALS_APART = 'AuditSealsApart1763713000000';
-
-/** A data source that knows the migrations up to and including `through`. */
-async function migratedThrough(url: string, through: string): Promise<DataSource> {
-  const last = MIGRATIONS.findIndex((migration) => migration.name === through);
-  expect(last).toBeGreaterThanOrEqual(0);
-  const dataSource = await new DataSource({
-    ...dataSourceOptions({ url, poolSize: 2, statementTimeoutMs: 0 }),
-    migrations: MIGRATIONS.slice(0, last + 1),
-  }).initialize();
-  await runPendingMigrations(dataSource);
-  return dataSource;
-}
 
 /**
  * migrations/1763713000000-audit-seals-apart.ts on a database that already has a chain: the seals

@@ -5,7 +5,10 @@ import {
   REWRITTEN_CHECKS,
 } from '../../migrations/1763713100000-checks-without-counted-repetition.js';
 import { revertLastMigration, runPendingMigrations } from '../../src/database/migration-runner.js';
+import type { DataSource } from 'typeorm';
+import { migratedThrough } from '../support/migrated-through.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
+import { createTestDatabase, testServerUrl } from '../support/test-database.js';
 
 const MIGRATION = new ChecksWithoutCountedRepetition1763713100000().name;
 
@@ -83,6 +86,16 @@ function scopesCorpus(seed: number): { corpus: string[]; accepted: string[] } {
   return { corpus: [...values], accepted };
 }
 
+/** The rewritten constraints' definitions, as PostgreSQL prints them, by name. */
+async function definitions(dataSource: DataSource): Promise<Record<string, string>> {
+  const rows: { name: string; definition: string }[] = await dataSource.query(
+    `SELECT conname AS name, pg_get_constraintdef(oid) AS definition FROM pg_constraint WHERE conname = ANY($1)`,
+    [REWRITTEN_CHECKS.map((check) => check.name)],
+  );
+  expect(rows).toHaveLength(REWRITTEN_CHECKS.length);
+  return Object.fromEntries(rows.map((row) => [row.name, row.definition]));
+}
+
 /** Constraints whose pattern counts a repetition above three times (`{64}`, `{0,63}`, `{6,}`). */
 async function countingChecks(app: TestApp): Promise<string[]> {
   const rows: { name: string; definition: string }[] = await app.dataSource.query(
@@ -137,11 +150,25 @@ describe('CHECK constraints bound lengths instead of counting repetitions (Postg
   );
 
   it('puts the earlier constraints back when reverted, and the rewritten ones again when migrated', async () => {
+    // On a server: the constraints as the earlier migrations made them, from a database of its own.
+    const serverUrl = testServerUrl();
+    let earlier: Record<string, string> | undefined;
+    if (serverUrl !== undefined) {
+      const database = await createTestDatabase();
+      const before = await migratedThrough(database.url ?? serverUrl, 'AuditSealsApart1763713000000');
+      try {
+        earlier = await definitions(before);
+      } finally {
+        await before.destroy();
+        await database.drop();
+      }
+    }
     const applied = async (): Promise<boolean> =>
       (await app.dataSource.query('SELECT 1 FROM typeorm_migrations WHERE name = $1', [MIGRATION])).length > 0;
     // Reverted with whatever came after it, then everything migrated again.
     while (await applied()) await revertLastMigration(app.dataSource);
     expect(await countingChecks(app)).toEqual(REWRITTEN_CHECKS.map((check) => check.name).sort());
+    if (earlier !== undefined) expect(await definitions(app.dataSource)).toEqual(earlier);
     await runPendingMigrations(app.dataSource);
     expect(await countingChecks(app)).toEqual([]);
   });
