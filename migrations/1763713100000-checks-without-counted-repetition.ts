@@ -35,9 +35,9 @@ const leadingLetter = (table: string, column: string, first: string, rest: strin
  * builds its automaton's states afresh on every match, and a counted repetition multiplies them: on
  * this project's VM, `request_id ~ '^[A-Za-z0-9._:-]{1,128}$'` took 31 µs a row against 0.6 µs for
  * `length(request_id) <= 128 AND request_id ~ '^[A-Za-z0-9._:-]+$'`, a 64-digit hash 7.5 µs against
- * 0.6 µs, and the audit event's checks were half the cost of inserting one (166 µs a row with them, 87
- * µs without, in batches of 32). Every ledger entry carries two hashes, every account write one, every
- * request's audit event five such checks.
+ * 0.6 µs; inserting an audit event took 73 µs of the server's work with the counted checks and 44 µs
+ * with these (20,000 rows in one statement). Every ledger entry carries two hashes, every account
+ * write one, every request's audit event five such checks.
  *
  * The patterns only admit ASCII, so `length` (characters) counts what the repetition counted. Each pair
  * is held to accept the same values, on PostgreSQL itself, by
@@ -154,8 +154,7 @@ export class ChecksWithoutCountedRepetition1763713100000 implements MigrationInt
       DECLARE
         line text;
       BEGIN
-        FOREACH line IN ARRAY string_to_array(lines, E'
-') LOOP
+        FOREACH line IN ARRAY string_to_array(lines, E'\n') LOOP
           IF length(line) > most THEN
             RETURN false;
           END IF;
