@@ -126,12 +126,9 @@ describe('CHECK constraints bound lengths instead of counting repetitions (Postg
   it.each(REWRITTEN_CHECKS.map((check) => [check.name, check] as const))(
     '%s accepts exactly the values its earlier form accepted',
     async (name, check) => {
+      const examples = check.before.includes('{64}') ? HEX_64 : ACCEPTED[name];
       const { corpus, accepted } =
-        check.type === 'text[]'
-          ? scopesCorpus(name.length)
-          : ((accepted: string[] | undefined) => ({ corpus: corpusAround(accepted ?? [], name.length), accepted }))(
-              check.before.includes('{64}') ? HEX_64 : ACCEPTED[name],
-            );
+        check.type === 'text[]' ? scopesCorpus(name.length) : { corpus: corpusAround(examples ?? [], name.length), accepted: examples };
       expect(accepted).toBeDefined();
       // Each value as text, cast to the column's type (an array from its literal).
       const rows: { value: string | null; before: boolean | null; after: boolean | null }[] = await app.dataSource.query(
@@ -155,11 +152,10 @@ describe('CHECK constraints bound lengths instead of counting repetitions (Postg
     let earlier: Record<string, string> | undefined;
     if (serverUrl !== undefined) {
       const database = await createTestDatabase();
-      const before = await migratedThrough(database.url ?? serverUrl, 'AuditSealsApart1763713000000');
       try {
-        earlier = await definitions(before);
+        const before = await migratedThrough(database.url ?? serverUrl, 'AuditSealsApart1763713000000');
+        earlier = await definitions(before).finally(() => before.destroy());
       } finally {
-        await before.destroy();
         await database.drop();
       }
     }
