@@ -173,23 +173,40 @@ interface DraftEntry {
   hash: string;
 }
 
-/** Everything a batch will write, and the state it has reached. Cloned before a linked group, restored if it fails. */
+/**
+ * Everything a batch will write, and the state it has reached. It changes only by a map's `set`
+ * (setInDraft) and an array's `push`, never an object in place: a linked group that fails is taken
+ * back in place (rollBack) in the time its own writes took, where copying the draft before each group
+ * cost a batch of n linked payments time in n².
+ */
 interface Draft {
   accounts: Map<string, AccountState>;
   transfers: Map<string, Transfer>;
   inserts: Transfer[];
   resolutions: Map<string, { status: TransferStatus; resolvedBy: string }>;
   entries: DraftEntry[];
+  /** While a linked group is applied: how to take back each of its map writes, in order. */
+  undo: (() => void)[] | undefined;
 }
 
-function cloneDraft(draft: Draft): Draft {
-  return {
-    accounts: new Map([...draft.accounts].map(([id, account]) => [id, { ...account }])),
-    transfers: new Map(draft.transfers),
-    inserts: [...draft.inserts],
-    resolutions: new Map(draft.resolutions),
-    entries: [...draft.entries],
-  };
+/** Sets `key` in one of the draft's maps, remembering how to take it back while a linked group is applied. */
+function setInDraft<K, V>(draft: Draft, map: Map<K, V>, key: K, value: V): void {
+  if (draft.undo !== undefined) {
+    if (map.has(key)) {
+      const previous = map.get(key) as V;
+      draft.undo.push(() => map.set(key, previous));
+    } else {
+      draft.undo.push(() => map.delete(key));
+    }
+  }
+  map.set(key, value);
+}
+
+/** Takes the draft back to where it stood at `mark`, before the linked group being applied. */
+function rollBack(draft: Draft, mark: { readonly inserts: number; readonly entries: number }): void {
+  for (const undo of (draft.undo ?? []).reverse()) undo();
+  draft.inserts.length = mark.inserts;
+  draft.entries.length = mark.entries;
 }
 
 function refuse(code: LedgerErrorCode, detail: string, extensions: Record<string, unknown> = {}): CommandResult {
@@ -506,6 +523,7 @@ export class PostingEngine implements OnApplicationShutdown {
       inserts: [],
       resolutions: new Map(),
       entries: [],
+      undo: undefined,
     };
     const { draft, results } = this.applyGroups(initial, groups, now);
     if (draft.entries.length === 0 || results.some((group) => group.some((result) => !result.ok))) return undefined;
@@ -564,15 +582,17 @@ export class PostingEngine implements OnApplicationShutdown {
       inserts: [],
       resolutions: new Map(),
       entries: [],
+      undo: undefined,
     };
   }
 
   /** Applies the commands to a draft in memory: one result a command, linked groups all or nothing. */
   private applyGroups(initial: Draft, groups: readonly CommandGroup[], now: Date): { draft: Draft; results: CommandResult[][] } {
-    let draft = initial;
+    const draft = initial;
     const results: CommandResult[][] = [];
     for (const group of groups) {
-      const before = group.linked ? cloneDraft(draft) : undefined;
+      const before = group.linked ? { inserts: draft.inserts.length, entries: draft.entries.length } : undefined;
+      draft.undo = group.linked ? [] : undefined;
       const linkedBatchId = group.linked && group.commands.length > 1 ? (group.commands[0]?.id ?? null) : null;
       const groupResults: CommandResult[] = [];
       let failed: { index: number; result: CommandResult } | undefined;
@@ -585,7 +605,7 @@ export class PostingEngine implements OnApplicationShutdown {
         groupResults.push(result);
       }
       if (failed !== undefined && before !== undefined) {
-        draft = before;
+        rollBack(draft, before);
         const failedId = group.commands[failed.index]?.id;
         results.push(
           group.commands.map((command, index) =>
@@ -600,6 +620,7 @@ export class PostingEngine implements OnApplicationShutdown {
       } else {
         results.push(groupResults);
       }
+      draft.undo = undefined;
     }
     return { draft, results };
   }
@@ -766,8 +787,8 @@ export class PostingEngine implements OnApplicationShutdown {
       createdAt: now,
     };
     const status: TransferStatus = command.action === 'post' ? 'posted' : command.action === 'void' ? 'voided' : 'expired';
-    draft.transfers.set(pending.id, { ...pending, status, resolvedBy: transfer.id });
-    draft.resolutions.set(pending.id, { status, resolvedBy: transfer.id });
+    setInDraft(draft, draft.transfers, pending.id, { ...pending, status, resolvedBy: transfer.id });
+    setInDraft(draft, draft.resolutions, pending.id, { status, resolvedBy: transfer.id });
     this.record(draft, transfer, next.debit, next.credit, -pending.amount, posted, now);
     return { ok: true, transfer, replayed: false };
   }
@@ -806,7 +827,7 @@ export class PostingEngine implements OnApplicationShutdown {
     now: Date,
   ): void {
     draft.inserts.push(transfer);
-    draft.transfers.set(transfer.id, transfer);
+    setInDraft(draft, draft.transfers, transfer.id, transfer);
     const digest = transferDigest(transfer);
     for (const [account, side] of [
       [debit, 'debit'],
@@ -829,7 +850,7 @@ export class PostingEngine implements OnApplicationShutdown {
       };
       const hash = entryHash(account.headHash, content);
       draft.entries.push({ ...content, prevHash: account.headHash, hash });
-      draft.accounts.set(account.id, { ...account, headSeq: seq, headHash: hash });
+      setInDraft(draft, draft.accounts, account.id, { ...account, headSeq: seq, headHash: hash });
     }
   }
 
