@@ -7,6 +7,7 @@ import type { StatementPart } from '../common/statement-parts.js';
 import { currentRequestContext } from '../common/request-context/request-context.js';
 import { AppConfig } from '../config/app-config.js';
 import { type AuditEventInput, validateAuditEvent } from './audit-event.js';
+import { withArrayLiterals } from '../common/pg-array.js';
 
 type ValidEvent = ReturnType<typeof validateAuditEvent>;
 
@@ -144,7 +145,7 @@ export class AuditService implements OnApplicationBootstrap, OnApplicationShutdo
   }
 
   private async insertMany(events: unknown[][], manager?: EntityManager): Promise<Settled<string>[]> {
-    const rows: { id: string }[] = await (manager ?? this.dataSource.manager).query(INSERT_EVENTS, columnsOf(events));
+    const rows: { id: string }[] = await (manager ?? this.dataSource.manager).query(INSERT_EVENTS, withArrayLiterals(columnsOf(events)));
     if (rows.length !== events.length) throw new Error(`audit events: inserted ${rows.length} of ${events.length}`);
     return events.map((event) => ({ ok: true, value: event[0] as string }));
   }

@@ -35,14 +35,11 @@ describe('statement parts', () => {
     expect(() => composeParts([{ ctes: [{ name: 'x; DROP TABLE y', sql: 'SELECT 1' }], parameters: [] }], 1)).toThrow('not a plain name');
   });
 
-  it('makes a statement of its own that requires every count, with the message quoted', () => {
+  it('makes a statement of its own that requires every count, with the message quoted and the arrays as literals', () => {
     expect(statementOf([], 'nothing')).toBeUndefined();
-    expect(statementOf([first], "a part's rows")).toEqual({
-      sql: "WITH a_new AS (INSERT INTO a SELECT * FROM unnest($1::int[], $2::text[]) RETURNING 1) SELECT statement_require((SELECT count(*) FROM a_new) = 2, 'a part''s rows')",
-      parameters: [
-        [1, 2],
-        ['x', 'y'],
-      ],
+    expect(statementOf([first, second], "a part's rows")).toEqual({
+      sql: "WITH a_new AS (INSERT INTO a SELECT * FROM unnest($1::int[], $2::text[]) RETURNING 1),\nb_new AS (INSERT INTO b SELECT $3 RETURNING id),\nc_new AS (INSERT INTO c SELECT id FROM b_new WHERE $3 > 0 RETURNING 1) SELECT statement_require((SELECT count(*) FROM a_new) = 2 AND (SELECT count(*) FROM b_new) = 1, 'a part''s rows')",
+      parameters: ['{"1","2"}', '{"x","y"}', 7],
     });
   });
 });

@@ -1,3 +1,5 @@
+import { withArrayLiterals } from './pg-array.js';
+
 /**
  * A data-modifying statement written as a part of another module's statement: its CTEs run in that
  * statement (one round trip, one snapshot), so a caller can write its own rows with the ledger's
@@ -44,7 +46,7 @@ export function statementOf(parts: readonly StatementPart[], message: string): {
   if (composed.ctes === '') return undefined;
   return {
     sql: `WITH ${composed.ctes} SELECT statement_require(${composed.requirements.join(' AND ') || 'true'}, ${quoted(message)})`,
-    parameters: composed.parameters,
+    parameters: withArrayLiterals(composed.parameters),
   };
 }
 

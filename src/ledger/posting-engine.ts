@@ -8,6 +8,7 @@ import { GroupCommitter, type Settled } from '../common/group-commit.js';
 import { isCurrencyCode } from '../common/money/currency.js';
 import { type StatementResult, transactionOpenedWith, uuidArrayLiteral } from '../common/opened-transaction.js';
 import { composeParts, type StatementPart, statementOf } from '../common/statement-parts.js';
+import { withArrayLiterals } from '../common/pg-array.js';
 import { entryHash, type EntrySide, transferDigest } from './ledger-hashing.js';
 import { LedgerError, LedgerErrorCode } from './ledger.errors.js';
 import {
@@ -914,7 +915,7 @@ export class PostingEngine implements OnApplicationShutdown {
                   ...also.requirements,
                 ].join(' AND ')},
                 'ledger write: not every row was written (an account moved or closed, a pending transfer resolved, or a part''s row changed, meanwhile)')`,
-      [
+      withArrayLiterals([
         ...this.transferColumns(t),
         r.map(([id]) => id),
         r.map(([, x]) => x.status),
@@ -924,7 +925,7 @@ export class PostingEngine implements OnApplicationShutdown {
         ...this.accountColumns(touched),
         touched.map((x) => (heads === undefined ? null : String(heads.get(x.id) ?? -1))),
         ...also.parameters,
-      ],
+      ]),
     );
   }
 
@@ -990,7 +991,7 @@ export class PostingEngine implements OnApplicationShutdown {
       await manager.query(
         `INSERT INTO ledger_transfers (id, kind, debit_account_id, credit_account_id, amount, currency, code, metadata, pending_id, timeout_at, status, resolved_by, linked_batch_id, created_at)
          SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::uuid[], $5::bigint[], $6::char(3)[], $7::text[], $8::jsonb[], $9::uuid[], $10::timestamptz[], $11::text[], $12::uuid[], $13::uuid[], $14::timestamptz[])`,
-        this.transferColumns(draft.inserts),
+        withArrayLiterals(this.transferColumns(draft.inserts)),
       );
     }
     if (draft.resolutions.size > 0) {
@@ -999,7 +1000,7 @@ export class PostingEngine implements OnApplicationShutdown {
         `UPDATE ledger_transfers t SET status = v.status, resolved_by = v.resolved_by
            FROM unnest($1::uuid[], $2::text[], $3::uuid[]) AS v(id, status, resolved_by)
           WHERE t.id = v.id AND t.status = 'pending'`,
-        [r.map(([id]) => id), r.map(([, x]) => x.status), r.map(([, x]) => x.resolvedBy)],
+        withArrayLiterals([r.map(([id]) => id), r.map(([, x]) => x.status), r.map(([, x]) => x.resolvedBy)]),
       );
       // Every pending row was locked by this transaction and seen pending: all must change.
       if (updated[1] !== r.length) throw new Error(`resolved ${updated[1]} of ${r.length} pending transfers`);
@@ -1008,7 +1009,7 @@ export class PostingEngine implements OnApplicationShutdown {
       await manager.query(
         `INSERT INTO ledger_entries (account_id, seq, transfer_id, side, pending_delta, posted_delta, debits_pending, debits_posted, credits_pending, credits_posted, prev_hash, hash, created_at)
          SELECT *, $13::timestamptz FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::text[], $12::text[])`,
-        [...this.entryColumns(draft.entries), now],
+        withArrayLiterals([...this.entryColumns(draft.entries), now]),
       );
       const touched = this.touchedAccounts(draft);
       const updated: [unknown[], number] = await manager.query(
@@ -1016,7 +1017,7 @@ export class PostingEngine implements OnApplicationShutdown {
             SET debits_pending = v.dp, debits_posted = v.dpo, credits_pending = v.cp, credits_posted = v.cpo, head_seq = v.seq, head_hash = v.hash
            FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::text[]) AS v(id, dp, dpo, cp, cpo, seq, hash)
           WHERE a.id = v.id`,
-        this.accountColumns(touched),
+        withArrayLiterals(this.accountColumns(touched)),
       );
       if (updated[1] !== touched.length) throw new Error(`updated ${updated[1]} of ${touched.length} accounts`);
     }

@@ -7,6 +7,7 @@ import { canonicalJson } from '../canonical-json.js';
 import { Clock } from '../clock/clock.js';
 import { CommonError, CommonErrorCode, ErrorKind } from '../errors/domain-error.js';
 import { composeParts, type StatementPart } from '../statement-parts.js';
+import { withArrayLiterals } from '../pg-array.js';
 
 export interface IdempotentRequest {
   readonly clientId: string;
@@ -196,7 +197,7 @@ export class IdempotencyService {
     if (kept === undefined) return [];
     const rows: { client_id: string; key: string }[] = await manager.query(
       `WITH ${composeParts([kept.part], 1).ctes} SELECT client_id, key FROM idempotency_keys_kept`,
-      [...kept.part.parameters],
+      withArrayLiterals(kept.part.parameters),
     );
     const inserted = new Set(rows.map((row) => JSON.stringify([row.client_id, row.key])));
     return kept.sorted.filter(({ key }) => !inserted.has(JSON.stringify([key.clientId, key.key]))).map(({ key }) => key);
