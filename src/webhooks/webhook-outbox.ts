@@ -40,7 +40,9 @@ export class WebhookOutbox {
         {
           name: 'webhook_events_new',
           sql: `INSERT INTO webhook_events (id, merchant_id, type, payload, created_at)
-                SELECT id, merchant_id, type, payload, $5 FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[]) AS x(id, merchant_id, type, payload)
+                SELECT x.id, x.merchant_id, x.type, p.payload, $5
+                  FROM unnest($1::uuid[], $2::uuid[], $3::text[]) WITH ORDINALITY AS x(id, merchant_id, type, position)
+                  JOIN jsonb_array_elements($4::jsonb) WITH ORDINALITY AS p(payload, position) USING (position)
                 RETURNING id, merchant_id, type`,
           rows: events.length,
         },
@@ -56,7 +58,8 @@ export class WebhookOutbox {
         ids,
         events.map((event) => event.merchantId),
         events.map((event) => event.type),
-        payloads,
+        // One JSON document of the payloads, not an array of JSON texts: nothing to escape (pg-array.ts).
+        `[${payloads.join(',')}]`,
         now,
         new Date(now.getTime() + DELIVERY_WINDOW_MS),
       ],

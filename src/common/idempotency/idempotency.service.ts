@@ -228,10 +228,11 @@ export class IdempotencyService {
           name: 'idempotency_keys_kept',
           sql: `INSERT INTO idempotency_keys (client_id, key, request_hash, method, path, state, locked_at, response_status, response_body,
                                              created_at, completed_at, expires_at)
-                SELECT x.client_id, x.key, x.request_hash, x.method, x.path, 'completed', NULL, x.status, x.body::jsonb, x.created_at, $10, x.expires_at
-                  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::timestamptz[], $9::timestamptz[])
-                       WITH ORDINALITY AS x(client_id, key, request_hash, method, path, status, body, created_at, expires_at, position)
-                 ORDER BY x.position
+                SELECT x.client_id, x.key, x.request_hash, x.method, x.path, 'completed', NULL, x.status, b.body, x.created_at, $10, x.expires_at
+                  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $8::timestamptz[], $9::timestamptz[])
+                       WITH ORDINALITY AS x(client_id, key, request_hash, method, path, status, created_at, expires_at, position)
+                  JOIN jsonb_array_elements($7::jsonb) WITH ORDINALITY AS b(body, position) USING (position)
+                 ORDER BY position
                 ON CONFLICT (client_id, key) DO NOTHING
                 RETURNING client_id, key`,
           rows: sorted.length,
@@ -244,7 +245,8 @@ export class IdempotencyService {
         column((key) => key.method),
         column((key) => key.path),
         column((key) => key.responseStatus),
-        bodies,
+        // One JSON document of the bodies, not an array of JSON texts: nothing to escape (pg-array.ts).
+        `[${bodies.join(',')}]`,
         column((key) => key.lockedAt),
         column((key) => key.expiresAt),
         this.clock.now(),
