@@ -1,6 +1,6 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiProperty, ApiCreatedResponse, ApiNoContentResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { MaxLength } from 'class-validator';
+import { Matches, MaxLength } from 'class-validator';
 import { Idempotent } from '../common/idempotency/idempotency.decorator.js';
 import { PageQuery } from '../common/pagination/cursor.js';
 import { Principal } from '../common/principal.js';
@@ -10,7 +10,9 @@ import { ClientResponse, CreateClientRequest, CreateMerchantRequest, GrantPage, 
 import { GrantsService } from './grants.service.js';
 
 class GrantIdParam {
+  // The authorization server's ids are URL-safe random strings; anything else (a NUL, say) is no grant.
   @MaxLength(255)
+  @Matches(/^[A-Za-z0-9_-]+$/, { message: 'id must be a grant id: letters, digits, _ and -.' })
   id!: string;
 }
 

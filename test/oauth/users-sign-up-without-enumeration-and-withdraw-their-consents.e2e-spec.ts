@@ -112,6 +112,9 @@ describe('users sign up without revealing who has an account, and see and withdr
     expect(graceGrants[0]?.id).not.toBe(bike?.id);
     expectProblem(await t.http().delete(`/v1/me/grants/${bike?.id}`).set(as(grace.access_token)), 404, 'GRANT_NOT_FOUND');
     expectProblem(await t.http().delete('/v1/me/grants/no-such-grant').set(as(grace.access_token)), 404, 'GRANT_NOT_FOUND');
+    // No grant id holds a NUL (or anything but letters, digits, _ and -): refused before the database sees it.
+    expectProblem(await t.http().delete('/v1/me/grants/%00').set(as(grace.access_token)), 400, 'VALIDATION_FAILED');
+    expectProblem(await t.http().delete('/v1/me/grants/a%20b').set(as(grace.access_token)), 400, 'VALIDATION_FAILED');
     expect((await refreshTokens(t, app, tokens.refresh_token ?? '')).refresh_token).toEqual(expect.any(String));
 
     const withdrawn = await t.http().delete(`/v1/me/grants/${bike?.id}`).set(as(tokens.access_token));
