@@ -4,6 +4,7 @@ import {
   ChecksWithoutCountedRepetition1763713100000,
   REWRITTEN_CHECKS,
 } from '../../migrations/1763713100000-checks-without-counted-repetition.js';
+import { arrayLiteral } from '../../src/common/pg-array.js';
 import { revertLastMigration, runPendingMigrations } from '../../src/database/migration-runner.js';
 import type { DataSource } from 'typeorm';
 import { migratedThrough } from '../support/migrated-through.js';
@@ -58,10 +59,6 @@ function corpusAround(accepted: readonly string[], seed: number): string[] {
   for (const value of fc.sample(random, { numRuns: 500, seed })) values.add(value);
   return [...values];
 }
-
-/** An array's literal: elements quoted, NULL for null. */
-const arrayLiteral = (elements: readonly (string | null)[]): string =>
-  `{${elements.map((element) => (element === null ? 'NULL' : `"${element.replace(/[\\"]/g, (character) => `\\${character}`)}"`)).join(',')}}`;
 
 /** Scopes: none, up to 65, each element one of the corpus around a scope, null elements, two dimensions. */
 function scopesCorpus(seed: number): { corpus: string[]; accepted: string[] } {
