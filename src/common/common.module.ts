@@ -3,9 +3,10 @@ import { Clock, SystemClock } from './clock/clock.js';
 import { IdempotencyPurger } from './idempotency/idempotency-purger.js';
 import { IdempotencyInterceptor } from './idempotency/idempotency.interceptor.js';
 import { IdempotencyService } from './idempotency/idempotency.service.js';
+import { ReadRound } from './read-round.js';
 
 /**
- * Building blocks every module uses: the clock and idempotency keys. Global because they are
+ * Building blocks every module uses: the clock, idempotency keys and the shared read round. Global because they are
  * cross-cutting in the way configuration is; everything else a module needs it imports by name.
  */
 @Global()
@@ -20,8 +21,9 @@ export class CommonModule {
         IdempotencyService,
         IdempotencyPurger,
         IdempotencyInterceptor,
+        ReadRound,
       ],
-      exports: [Clock, IdempotencyService, IdempotencyInterceptor],
+      exports: [Clock, IdempotencyService, IdempotencyInterceptor, ReadRound],
     };
   }
 }

@@ -3,7 +3,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { newId } from '../common/ids.js';
 import { AuditService } from '../audit/audit.service.js';
-import { BatchedRead } from '../common/batched-read.js';
+import { ReadRound, type RoundReader } from '../common/read-round.js';
 import { canonicalJson } from '../common/canonical-json.js';
 import { Clock } from '../common/clock/clock.js';
 import { type Principal, userOf } from '../common/principal.js';
@@ -42,7 +42,7 @@ interface ReportRow {
 
 const LATEST_REPORT = 'SELECT * FROM credit_reports WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1';
 /** The same, for many users at once (one index probe each). */
-const LATEST_REPORTS = `SELECT r.* FROM unnest($1::uuid[]) AS u (user_id)
+const latestReports = (userIds: string): string => `SELECT r.* FROM unnest(${userIds}) AS u (user_id)
   CROSS JOIN LATERAL (SELECT * FROM credit_reports WHERE user_id = u.user_id ORDER BY created_at DESC, id DESC LIMIT 1) r`;
 /** The most users one latest-report query reads. */
 const LATEST_REPORTS_BATCH_LIMIT = 256;
@@ -92,11 +92,8 @@ export function admittanceOf(score: number | null, threshold: number): Admittanc
  */
 @Injectable()
 export class CreditService {
-  /** Latest-report reads issued in the same turn share one query (not a cache: see BatchedRead). */
-  private readonly latestReports = new BatchedRead<ReportRow>(async (userIds) => {
-    const rows: ReportRow[] = await this.dataSource.query(LATEST_REPORTS, [userIds]);
-    return new Map(rows.map((row) => [row.user_id, row]));
-  }, LATEST_REPORTS_BATCH_LIMIT);
+  /** Latest-report reads join the turn's read round (not a cache: see ReadRound). */
+  private readonly latestReports: RoundReader<ReportRow>;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -105,7 +102,14 @@ export class CreditService {
     private readonly config: AppConfig,
     private readonly signals: CreditSignalsService,
     @Inject(CREDIT_SCORE_PROVIDER) private readonly provider: CreditScoreProvider,
-  ) {}
+    reads: ReadRound,
+  ) {
+    this.latestReports = reads.reader({
+      sql: latestReports,
+      answer: (rows: ReportRow[]) => new Map(rows.map((row) => [row.user_id, row])),
+      maxIds: LATEST_REPORTS_BATCH_LIMIT,
+    });
+  }
 
   /**
    * The user's current report: the latest one if it is younger than the reuse period and nothing it

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { newId } from '../common/ids.js';
 import { AuditService } from '../audit/audit.service.js';
-import { BatchedRead } from '../common/batched-read.js';
+import { ReadRound, type RoundReader } from '../common/read-round.js';
 import { Clock } from '../common/clock/clock.js';
 import { ErrorKind } from '../common/errors/domain-error.js';
 import { type Principal, userOf } from '../common/principal.js';
@@ -66,15 +66,8 @@ const STATUS_BATCH_LIMIT = 256;
 @Injectable()
 export class IdentityService {
   private readonly cipher: PiiCipher;
-  /** Status reads issued in the same turn share one query (not a cache: see BatchedRead). */
-  private readonly statusReads = new BatchedRead<RecordRow>(async (userIds) => {
-    const rows: RecordRow[] = await this.dataSource.query(
-      `SELECT user_id, status, id_number_masked, verified_at, to_char(birth_date, 'YYYY-MM-DD') AS birth_date, rejection_code
-         FROM identity_records WHERE user_id = ANY($1::uuid[])`,
-      [userIds],
-    );
-    return new Map(rows.map((row) => [row.user_id, row]));
-  }, STATUS_BATCH_LIMIT);
+  /** Status reads join the turn's read round (not a cache: see ReadRound). */
+  private readonly statusReads: RoundReader<RecordRow>;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -82,8 +75,16 @@ export class IdentityService {
     private readonly audit: AuditService,
     private readonly config: AppConfig,
     @Inject(IDENTITY_AUTHORITY) private readonly authority: IdentityAuthority,
+    reads: ReadRound,
   ) {
     this.cipher = new PiiCipher(config.identity.encryptionKeys, config.identity.blindIndexKey);
+    this.statusReads = reads.reader({
+      sql: (userIds) =>
+        `SELECT user_id, status, id_number_masked, verified_at, to_char(birth_date, 'YYYY-MM-DD') AS birth_date, rejection_code
+           FROM identity_records WHERE user_id = ANY(${userIds})`,
+      answer: (rows: RecordRow[]) => new Map(rows.map((row) => [row.user_id, row])),
+      maxIds: STATUS_BATCH_LIMIT,
+    });
   }
 
   /**

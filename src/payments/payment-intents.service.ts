@@ -2,7 +2,7 @@ import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { newId } from '../common/ids.js';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service.js';
-import { BatchedRead } from '../common/batched-read.js';
+import { ReadRound, type RoundReader } from '../common/read-round.js';
 import { Clock } from '../common/clock/clock.js';
 import { CommonError, CommonErrorCode, ErrorKind } from '../common/errors/domain-error.js';
 import { GroupCommitter, type Settled } from '../common/group-commit.js';
@@ -115,11 +115,8 @@ function visibleTo(intent: PaymentIntent, principal: Principal): boolean {
 export class PaymentIntentsService implements OnApplicationShutdown {
   private readonly logger = new Logger(PaymentIntentsService.name);
   private readonly confirmations: GroupCommitter<Confirmation, PaymentIntent>;
-  /** Intents read in the same turn share one query (not a cache: see BatchedRead). */
-  private readonly intentReads = new BatchedRead<IntentRow>(async (ids) => {
-    const rows: IntentRow[] = await this.dataSource.query('SELECT * FROM payment_intents WHERE id = ANY($1::uuid[])', [ids]);
-    return new Map(rows.map((row) => [row.id, row]));
-  }, READ_BATCH);
+  /** Intents read in the same turn join the turn's read round (not a cache: see ReadRound). */
+  private readonly intentReads: RoundReader<IntentRow>;
 
   constructor(
     private readonly dataSource: DataSource,
@@ -131,7 +128,13 @@ export class PaymentIntentsService implements OnApplicationShutdown {
     private readonly clock: Clock,
     private readonly config: AppConfig,
     private readonly keys: IdempotencyService,
+    reads: ReadRound,
   ) {
+    this.intentReads = reads.reader({
+      sql: (ids) => `SELECT * FROM payment_intents WHERE id = ANY(${ids})`,
+      answer: (rows: IntentRow[]) => new Map(rows.map((row) => [row.id, row])),
+      maxIds: READ_BATCH,
+    });
     this.confirmations = new GroupCommitter((items) => this.writeConfirmations(items), { maxWeight: CONFIRM_BATCH_LIMIT });
   }
 

@@ -1,6 +1,5 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
-import { DataSource } from 'typeorm';
-import { BatchedRead } from '../common/batched-read.js';
+import { ReadRound, type RoundReader } from '../common/read-round.js';
 import { CreditSignalsService } from '../credit/credit-signals.js';
 import { LedgerService } from '../ledger/ledger.service.js';
 
@@ -12,12 +11,12 @@ const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
  * For each user asked for: completed payments, and the ledger accounts of what the user owes the
  * platform (receivables, one a currency; as PaymentAccounts.ofOwner reads them).
  */
-const PAYMENT_SIGNALS = `
+const paymentSignals = (userIds: string): string => `
   SELECT u.user_id,
          (SELECT count(*)::int FROM payment_intents p WHERE p.payer_user_id = u.user_id AND p.status = 'succeeded') AS completed,
          ARRAY(SELECT a.account_id FROM payment_accounts a
                 WHERE a.owner_type = 'user' AND a.owner_id = u.user_id AND a.purpose = 'receivable') AS receivables
-    FROM unnest($1::uuid[]) AS u (user_id)`;
+    FROM unnest(${userIds}) AS u (user_id)`;
 
 interface PaymentSignals {
   readonly completedPayments: number;
@@ -29,40 +28,46 @@ interface PaymentSignals {
 export class PaymentsCreditSignals implements OnModuleInit {
   /**
    * The signals of the users asked for in the same turn (concurrent decisions and score reads), read
-   * together: one query for the payments and the receivables of them all, then, only if one of them
-   * owes anything, one read of those accounts' balances. Not a cache: see BatchedRead.
+   * together: one statement of the turn's read round for the payments and the receivables of them
+   * all, then, only if one of them owes anything, one read of those accounts' balances. Not a cache:
+   * see ReadRound.
    */
-  private readonly reads = new BatchedRead<PaymentSignals>(async (userIds) => {
-    const rows: { user_id: string; completed: number; receivables: string[] }[] = await this.dataSource.query(PAYMENT_SIGNALS, [userIds]);
-    const receivableIds = rows.flatMap((row) => row.receivables);
-    const accounts = receivableIds.length === 0 ? [] : await this.ledger.accounts(receivableIds);
-    const owedByAccount = new Map(accounts.map((account) => [account.id, account.debitsPosted - account.creditsPosted]));
-    return new Map(
-      rows.map((row) => {
-        let owed = 0n;
-        for (const accountId of row.receivables) {
-          const balance = owedByAccount.get(accountId);
-          // payment_accounts references ledger_accounts: a receivable the ledger does not know is a bug.
-          if (balance === undefined) throw new Error(`payments credit signal: the ledger has no account ${accountId}`);
-          owed += balance;
-        }
-        return [row.user_id, { completedPayments: row.completed, outstandingDebtMinor: owed }];
-      }),
-    );
-  }, READ_BATCH_LIMIT);
+  private readonly reads: RoundReader<PaymentSignals>;
 
   constructor(
-    private readonly dataSource: DataSource,
     private readonly signals: CreditSignalsService,
     private readonly ledger: LedgerService,
-  ) {}
+    round: ReadRound,
+  ) {
+    this.reads = round.reader({
+      sql: paymentSignals,
+      answer: async (rows: { user_id: string; completed: number; receivables: string[] }[]) => {
+        const receivableIds = rows.flatMap((row) => row.receivables);
+        const accounts = receivableIds.length === 0 ? [] : await this.ledger.accounts(receivableIds);
+        const owedByAccount = new Map(accounts.map((account) => [account.id, account.debitsPosted - account.creditsPosted]));
+        return new Map(
+          rows.map((row) => {
+            let owed = 0n;
+            for (const accountId of row.receivables) {
+              const balance = owedByAccount.get(accountId);
+              // payment_accounts references ledger_accounts: a receivable the ledger does not know is a bug.
+              if (balance === undefined) throw new Error(`payments credit signal: the ledger has no account ${accountId}`);
+              owed += balance;
+            }
+            return [row.user_id, { completedPayments: row.completed, outstandingDebtMinor: owed }];
+          }),
+        );
+      },
+      maxIds: READ_BATCH_LIMIT,
+    });
+  }
 
   onModuleInit(): void {
     this.signals.register({
       name: 'payments',
       signalsFor: async (userId) => {
         // PostgreSQL answers uuids in lower case: the key must be too, or the user's row would be missed.
-        // A key that is not a uuid would fail the whole shared query: it is refused alone, here.
+        // A key that is not a uuid is a caller's bug, not a user without payments: refused here.
         const key = userId.toLowerCase();
         if (!UUID_TEXT.test(key)) throw new Error('payments credit signal: a user id is a uuid');
         const found = await this.reads.load(key);

@@ -5,7 +5,7 @@ import { Clock } from '../common/clock/clock.js';
 import { ErrorKind } from '../common/errors/domain-error.js';
 import { hashSecret, verifySecret } from '../common/secret-hashing.js';
 import { AuditService } from '../audit/audit.service.js';
-import { BatchedRead } from '../common/batched-read.js';
+import { ReadRound, type RoundReader } from '../common/read-round.js';
 import type { Principal } from '../common/principal.js';
 import { UsersError, UsersErrorCode } from './users.errors.js';
 
@@ -60,17 +60,21 @@ const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 /** End-user accounts: sign-up, password sign-in, lookup. The only writer of `users`. */
 @Injectable()
 export class UsersService {
-  /** getById's reads issued in the same turn share one query (not a cache: see BatchedRead). */
-  private readonly byIdReads = new BatchedRead<UserRow>(async (ids) => {
-    const rows: UserRow[] = await this.dataSource.query('SELECT * FROM users WHERE id = ANY($1::uuid[])', [ids]);
-    return new Map(rows.map((row) => [row.id, row]));
-  }, READ_BATCH_LIMIT);
+  /** getById's reads join the turn's read round (not a cache: see ReadRound). */
+  private readonly byIdReads: RoundReader<UserRow>;
 
   constructor(
     private readonly dataSource: DataSource,
     private readonly clock: Clock,
     private readonly audit: AuditService,
-  ) {}
+    reads: ReadRound,
+  ) {
+    this.byIdReads = reads.reader({
+      sql: (ids) => `SELECT * FROM users WHERE id = ANY(${ids})`,
+      answer: (rows: UserRow[]) => new Map(rows.map((row) => [row.id, row])),
+      maxIds: READ_BATCH_LIMIT,
+    });
+  }
 
   /**
    * Creates an account, or does nothing when the email or phone is already taken. Both outcomes look
@@ -162,7 +166,7 @@ export class UsersService {
   }
 
   /**
-   * The user, or USER_NOT_FOUND. The read may share one query with the others asked for in the same
+   * The user, or USER_NOT_FOUND. The read may share a round trip with the others asked for in the same
    * turn (the credit signals of concurrent decisions); the key is in PostgreSQL's own form (a uuid in
    * lower case) so that its row is found, and anything else is read on its own.
    */

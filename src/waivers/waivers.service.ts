@@ -3,10 +3,10 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { newId } from '../common/ids.js';
 import type { AuditEventInput } from '../audit/audit-event.js';
 import { AuditService } from '../audit/audit.service.js';
-import { BatchedRead } from '../common/batched-read.js';
 import { Clock } from '../common/clock/clock.js';
 import { CommonError, CommonErrorCode, ErrorKind } from '../common/errors/domain-error.js';
 import { GroupCommitter, type Settled } from '../common/group-commit.js';
+import { ReadRound, type RoundReader } from '../common/read-round.js';
 import { type StatementPart, statementOf } from '../common/statement-parts.js';
 import { parseAmountMinor } from '../common/money/money.js';
 import { decodeCursor, type Page, toPage } from '../common/pagination/cursor.js';
@@ -278,21 +278,25 @@ export class WaiversService implements OnApplicationShutdown {
   });
 
   /**
-   * The decision path's reads: those issued in the same turn share one query each (not a cache: see
-   * BatchedRead). Policies by id (the merchant is checked by the caller); open agreements come from
-   * DepositAgreementTallies.
+   * The decision path's reads join the turn's read round (one round trip for every module's reads;
+   * not a cache: see ReadRound). Policies by id (the merchant is checked by the caller); open
+   * agreements come from DepositAgreementTallies.
    */
-  private readonly policyReads = new BatchedRead<PolicyRow>(async (ids) => {
-    const rows: PolicyRow[] = await this.dataSource.query('SELECT * FROM waiver_policies WHERE id = ANY($1::uuid[])', [ids]);
-    return new Map(rows.map((row) => [row.id, row]));
-  }, READ_BATCH_LIMIT);
+  private readonly policyReads: RoundReader<PolicyRow>;
   constructor(
     private readonly dataSource: DataSource,
     private readonly clock: Clock,
     private readonly audit: AuditService,
     private readonly credit: CreditService,
     private readonly tallies: DepositAgreementTallies,
-  ) {}
+    reads: ReadRound,
+  ) {
+    this.policyReads = reads.reader({
+      sql: (ids) => `SELECT * FROM waiver_policies WHERE id = ANY(${ids})`,
+      answer: (rows: PolicyRow[]) => new Map(rows.map((row) => [row.id, row])),
+      maxIds: READ_BATCH_LIMIT,
+    });
+  }
 
   async onApplicationShutdown(): Promise<void> {
     await this.decisionWriter.stop();

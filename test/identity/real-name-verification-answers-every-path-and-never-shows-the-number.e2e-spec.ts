@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { AuditService } from '../../src/audit/audit.service.js';
 import { Clock } from '../../src/common/clock/clock.js';
+import { ReadRound } from '../../src/common/read-round.js';
 import { AppConfig } from '../../src/config/app-config.js';
 import { MockIdentityAuthority } from '../../src/identity/identity-authority.js';
 import { IdentityService } from '../../src/identity/identity.service.js';
@@ -244,6 +245,7 @@ describe('real-name verification answers every path of the authority, binds one 
       t.app.get(AuditService),
       AppConfig.fromEnvironment({ ...KEYS, PII_ENCRYPTION_KEYS: `k2:${key('b')},k1:${key('a')}` }),
       new MockIdentityAuthority(),
+      t.app.get(ReadRound),
     );
     expect(await rotating.rotateKeys()).toEqual({ rotated: rows.length, keyId: 'k2' });
     expect(await rotating.rotateKeys()).toEqual({ rotated: 0, keyId: 'k2' });
