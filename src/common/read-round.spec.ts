@@ -48,8 +48,8 @@ describe('ReadRound', () => {
   it("sends every reader's ids asked for in one turn as one query, a statement a reader, each id once", async () => {
     const db = fakeDatabase({ missing: [C] });
     const round = new ReadRound(db.dataSource);
-    const users = round.reader({ sql: (ids) => `SELECT users ${ids}`, answer: byId, maxIds: 10 });
-    const policies = round.reader({ sql: (ids) => `SELECT policies ${ids}`, answer: byId, maxIds: 10 });
+    const users = round.reader({ sql: (ids) => `SELECT users ${ids}`, answer: byId, maxKeys: 10 });
+    const policies = round.reader({ sql: (ids) => `SELECT policies ${ids}`, answer: byId, maxKeys: 10 });
     const answers = await Promise.all([users.load(A), policies.load(B), users.load(A.toUpperCase()), users.load(C)]);
     expect(answers).toEqual(['users', 'policies', 'users', undefined]);
     expect(db.queries).toEqual([`SELECT users '{${A},${C}}'::uuid[];\nSELECT policies '{${B}}'::uuid[]`]);
@@ -59,7 +59,7 @@ describe('ReadRound', () => {
   it('never answers an id from a query sent before it was asked for (it is not a cache)', async () => {
     const db = fakeDatabase({ delayMs: 5 });
     const round = new ReadRound(db.dataSource);
-    const users = round.reader({ sql: (ids) => `SELECT users ${ids}`, answer: byId, maxIds: 10 });
+    const users = round.reader({ sql: (ids) => `SELECT users ${ids}`, answer: byId, maxKeys: 10 });
     const first = users.load(A);
     await new Promise((done) => setImmediate(done)); // the first round is on its way
     const second = users.load(A);
@@ -70,17 +70,17 @@ describe('ReadRound', () => {
   it('answers an id that is not a uuid as no row, without putting it into SQL', async () => {
     const db = fakeDatabase();
     const round = new ReadRound(db.dataSource);
-    const users = round.reader({ sql: (ids) => `SELECT users ${ids}`, answer: byId, maxIds: 10 });
+    const users = round.reader({ sql: (ids) => `SELECT users ${ids}`, answer: byId, maxKeys: 10 });
     expect(await Promise.all([users.load("x'); DROP TABLE users; --"), users.load(A)])).toEqual([undefined, 'users']);
     expect(db.queries).toEqual([`SELECT users '{${A}}'::uuid[]`]);
     expect(await users.load('not-a-uuid')).toBeUndefined();
     expect(db.queries).toHaveLength(1);
   });
 
-  it("splits a reader's ids at maxIds into statements of the same round", async () => {
+  it("splits a reader's ids at maxKeys into statements of the same round", async () => {
     const db = fakeDatabase();
     const round = new ReadRound(db.dataSource);
-    const users = round.reader({ sql: (ids) => `SELECT users ${ids}`, answer: byId, maxIds: 2 });
+    const users = round.reader({ sql: (ids) => `SELECT users ${ids}`, answer: byId, maxKeys: 2 });
     expect(await Promise.all([A, B, C].map((id) => users.load(id)))).toEqual(['users', 'users', 'users']);
     expect(db.queries).toEqual([`SELECT users '{${A},${B}}'::uuid[];\nSELECT users '{${C}}'::uuid[]`]);
   });
@@ -88,8 +88,8 @@ describe('ReadRound', () => {
   it('fails every read of a round whose query fails; a reader whose answer throws fails only its own callers', async () => {
     const failing = fakeDatabase({ fail: new Error('connection lost') });
     const round = new ReadRound(failing.dataSource);
-    const users = round.reader({ sql: (ids) => `SELECT users ${ids}`, answer: byId, maxIds: 10 });
-    const policies = round.reader({ sql: (ids) => `SELECT policies ${ids}`, answer: byId, maxIds: 10 });
+    const users = round.reader({ sql: (ids) => `SELECT users ${ids}`, answer: byId, maxKeys: 10 });
+    const policies = round.reader({ sql: (ids) => `SELECT policies ${ids}`, answer: byId, maxKeys: 10 });
     const settled = await Promise.allSettled([users.load(A), policies.load(B)]);
     expect(settled.map((outcome) => outcome.status)).toEqual(['rejected', 'rejected']);
     expect(failing.released).toHaveLength(1);
@@ -101,9 +101,9 @@ describe('ReadRound', () => {
       answer: () => {
         throw new Error('bad row');
       },
-      maxIds: 10,
+      maxKeys: 10,
     });
-    const fine = shared.reader({ sql: (ids) => `SELECT fine ${ids}`, answer: byId, maxIds: 10 });
+    const fine = shared.reader({ sql: (ids) => `SELECT fine ${ids}`, answer: byId, maxKeys: 10 });
     const [bad, good] = await Promise.allSettled([broken.load(A), fine.load(A)]);
     expect(bad).toEqual({ status: 'rejected', reason: new Error('bad row') });
     expect(good).toEqual({ status: 'fulfilled', value: 'fine' });
@@ -112,6 +112,6 @@ describe('ReadRound', () => {
 
   it('refuses a limit that is not a positive integer', () => {
     const round = new ReadRound(fakeDatabase().dataSource);
-    expect(() => round.reader({ sql: (ids) => ids, answer: byId, maxIds: 0 })).toThrow('maxIds');
+    expect(() => round.reader({ sql: (ids) => ids, answer: byId, maxKeys: 0 })).toThrow('maxKeys');
   });
 });

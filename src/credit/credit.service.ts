@@ -107,7 +107,7 @@ export class CreditService {
     this.latestReports = reads.reader({
       sql: latestReports,
       answer: (rows: ReportRow[]) => new Map(rows.map((row) => [row.user_id, row])),
-      maxIds: LATEST_REPORTS_BATCH_LIMIT,
+      maxKeys: LATEST_REPORTS_BATCH_LIMIT,
     });
   }
 

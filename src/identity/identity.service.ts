@@ -83,7 +83,7 @@ export class IdentityService {
         `SELECT user_id, status, id_number_masked, verified_at, to_char(birth_date, 'YYYY-MM-DD') AS birth_date, rejection_code
            FROM identity_records WHERE user_id = ANY(${userIds})`,
       answer: (rows: RecordRow[]) => new Map(rows.map((row) => [row.user_id, row])),
-      maxIds: STATUS_BATCH_LIMIT,
+      maxKeys: STATUS_BATCH_LIMIT,
     });
   }
 

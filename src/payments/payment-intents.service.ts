@@ -133,7 +133,7 @@ export class PaymentIntentsService implements OnApplicationShutdown {
     this.intentReads = reads.reader({
       sql: (ids) => `SELECT * FROM payment_intents WHERE id = ANY(${ids})`,
       answer: (rows: IntentRow[]) => new Map(rows.map((row) => [row.id, row])),
-      maxIds: READ_BATCH,
+      maxKeys: READ_BATCH,
     });
     this.confirmations = new GroupCommitter((items) => this.writeConfirmations(items), { maxWeight: CONFIRM_BATCH_LIMIT });
   }

@@ -58,7 +58,7 @@ export class PaymentsCreditSignals implements OnModuleInit {
           }),
         );
       },
-      maxIds: READ_BATCH_LIMIT,
+      maxKeys: READ_BATCH_LIMIT,
     });
   }
 

@@ -72,7 +72,7 @@ export class UsersService {
     this.byIdReads = reads.reader({
       sql: (ids) => `SELECT * FROM users WHERE id = ANY(${ids})`,
       answer: (rows: UserRow[]) => new Map(rows.map((row) => [row.id, row])),
-      maxIds: READ_BATCH_LIMIT,
+      maxKeys: READ_BATCH_LIMIT,
     });
   }
 

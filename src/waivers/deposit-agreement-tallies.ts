@@ -39,7 +39,7 @@ export class DepositAgreementTallies {
         }
         return byUser;
       },
-      maxIds: READ_BATCH_LIMIT,
+      maxKeys: READ_BATCH_LIMIT,
     });
   }
 

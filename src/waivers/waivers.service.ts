@@ -294,7 +294,7 @@ export class WaiversService implements OnApplicationShutdown {
     this.policyReads = reads.reader({
       sql: (ids) => `SELECT * FROM waiver_policies WHERE id = ANY(${ids})`,
       answer: (rows: PolicyRow[]) => new Map(rows.map((row) => [row.id, row])),
-      maxIds: READ_BATCH_LIMIT,
+      maxKeys: READ_BATCH_LIMIT,
     });
   }
 

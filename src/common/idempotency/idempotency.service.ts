@@ -2,12 +2,12 @@ import { createHmac, hkdfSync } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AppConfig } from '../../config/app-config.js';
-import { BatchedRead } from '../batched-read.js';
 import { canonicalJson } from '../canonical-json.js';
 import { Clock } from '../clock/clock.js';
 import { CommonError, CommonErrorCode, ErrorKind } from '../errors/domain-error.js';
 import { composeParts, type StatementPart } from '../statement-parts.js';
 import { withArrayLiterals } from '../pg-array.js';
+import { ReadRound, type RoundReader } from '../read-round.js';
 
 export interface IdempotentRequest {
   readonly clientId: string;
@@ -86,22 +86,28 @@ export class IdempotencyService {
    */
   private readonly fingerprintKey: Buffer;
 
-  /** Look-ups of keys asked for in the same turn share one query (not a cache: see BatchedRead). */
-  private readonly storedKeys = new BatchedRead<StoredKey>(async (ids) => {
-    const pairs = ids.map((id) => JSON.parse(id) as [string, string]);
-    const rows: (StoredKey & { client_id: string; key: string })[] = await this.dataSource.query(
-      `SELECT client_id, key, request_hash, state, locked_at, response_status, response_body, expires_at
-         FROM idempotency_keys WHERE (client_id, key) IN (SELECT * FROM unnest($1::text[], $2::text[]))`,
-      [pairs.map(([clientId]) => clientId), pairs.map(([, key]) => key)],
-    );
-    return new Map(rows.map((row) => [JSON.stringify([row.client_id, row.key]), row]));
-  }, LOOKUP_BATCH_SIZE);
+  /**
+   * Look-ups of keys join the turn's read round (not a cache: see ReadRound), keyed by the JSON pair
+   * `[clientId, key]`: a confirmation's key is read with the intents other requests read in that turn.
+   */
+  private readonly storedKeys: RoundReader<StoredKey>;
 
   constructor(
     private readonly dataSource: DataSource,
     private readonly clock: Clock,
     private readonly config: AppConfig,
+    reads: ReadRound,
   ) {
+    this.storedKeys = reads.reader({
+      keys: 'text',
+      sql: (pairs) =>
+        `SELECT client_id, key, request_hash, state, locked_at, response_status, response_body, expires_at
+           FROM idempotency_keys
+          WHERE (client_id, key) IN (SELECT (pair::jsonb)->>0, (pair::jsonb)->>1 FROM unnest(${pairs}) AS u (pair))`,
+      answer: (rows: (StoredKey & { client_id: string; key: string })[]) =>
+        new Map(rows.map((row) => [JSON.stringify([row.client_id, row.key]), row])),
+      maxKeys: LOOKUP_BATCH_SIZE,
+    });
     this.fingerprintKey = Buffer.from(
       hkdfSync('sha256', config.identity.blindIndexKey, '', 'creditgate idempotency request fingerprint', 32),
     );
