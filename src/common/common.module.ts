@@ -6,8 +6,9 @@ import { IdempotencyService } from './idempotency/idempotency.service.js';
 import { ReadRound } from './read-round.js';
 
 /**
- * Building blocks every module uses: the clock, idempotency keys and the shared read round. Global because they are
- * cross-cutting in the way configuration is; everything else a module needs it imports by name.
+ * Building blocks every module uses: the clock, idempotency keys and the shared read round. Global
+ * because they are cross-cutting in the way configuration is; everything else a module needs it
+ * imports by name.
  */
 @Global()
 @Module({})

@@ -8,8 +8,8 @@ const B = '00000000-0000-4000-8000-00000000000b';
 const C = '00000000-0000-4000-8000-00000000000c';
 
 /**
- * A database that answers each statement `SELECT <table> <literal>` with one row `{ id }` an id of
- * the literal (except ids listed in `missing`), and records every query it is sent.
+ * A database that answers each statement `SELECT <table> <literal>` with one row `{ id, table }` for
+ * each id of the literal (except the ids listed in `missing`), and records every query it is sent.
  */
 function fakeDatabase(options: { missing?: string[]; fail?: Error; delayMs?: number } = {}) {
   const queries: string[] = [];

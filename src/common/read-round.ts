@@ -47,14 +47,14 @@ interface RawClient {
  * decision reads a policy, the user, the identity record, the credit report, the payment signals and
  * the agreements: six round trips and six wake-ups of a PostgreSQL backend a turn before, one now.
  *
- * It is not a cache: a key joins only a round that has not been sent, so every
- * answer was read after its caller asked; rounds are independent and several may be in flight. Each
- * statement has its own snapshot (READ COMMITTED), as separate queries had. The keys are inlined into
- * the statements' text (the simple protocol takes no parameters): uuid keys only as strict uuids (one
- * that is not is answered `undefined`, as no row has it, without reaching SQL), text keys as an array
- * literal escaped by node-postgres's own `escapeLiteral` (a key with a NUL, which no PostgreSQL text
- * holds, is answered `undefined`). If the round's query fails, every read in it fails with that
- * error. Outside transactions only.
+ * It is not a cache: a key joins only a round that has not been sent, so every answer was read after
+ * its caller asked; rounds are independent and several may be in flight. Each statement has its own
+ * snapshot (READ COMMITTED), as separate queries had. The keys are inlined into the statements' text
+ * (the simple protocol takes no parameters): uuid keys only as strict uuids (one that is not is
+ * answered `undefined`, as no row has it, without reaching SQL), text keys as an array literal escaped
+ * by node-postgres's own `escapeLiteral` (a key with a NUL, which no PostgreSQL text holds, is answered
+ * `undefined`). If the round's query fails, every read in it fails with that error. Outside
+ * transactions only.
  */
 @Injectable()
 export class ReadRound {
