@@ -13,12 +13,17 @@ interface RawClient {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/** Whether `id` is a uuid as PostgreSQL writes one (lower case): the only form that may be inlined into SQL. */
+export function isLowerCaseUuid(id: string): boolean {
+  return UUID.test(id);
+}
+
 /**
  * `'{a,b}'::uuid[]`, for ids that go into the text of an opening statement (which takes no parameters).
  * Only strict lower-case UUIDs may: anything else is refused here, as this text goes into SQL.
  */
 export function uuidArrayLiteral(ids: readonly string[]): string {
-  for (const id of ids) if (!UUID.test(id)) throw new Error('only lower-case UUIDs may be inlined into SQL');
+  for (const id of ids) if (!isLowerCaseUuid(id)) throw new Error('only lower-case UUIDs may be inlined into SQL');
   return `'{${ids.join(',')}}'::uuid[]`;
 }
 

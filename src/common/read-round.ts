@@ -1,10 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
-import { type StatementResult, uuidArrayLiteral } from './opened-transaction.js';
+import { isLowerCaseUuid, type StatementResult, uuidArrayLiteral } from './opened-transaction.js';
 import { arrayLiteral } from './pg-array.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** A read by key that can join a round: its query, given the keys, and what its rows answer. */
 export interface RoundQuery<Value> {
@@ -70,7 +68,7 @@ export class ReadRound {
 
   private load(query: RoundQuery<unknown>, asked: string): Promise<unknown> {
     const key = query.keys === 'text' ? asked : asked.toLowerCase();
-    if (query.keys === 'text' ? key.includes('\0') : !UUID.test(key)) return Promise.resolve(undefined);
+    if (query.keys === 'text' ? key.includes('\0') : !isLowerCaseUuid(key)) return Promise.resolve(undefined);
     return new Promise((resolve, reject) => {
       if (this.pending === undefined) {
         this.pending = new Map();
