@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { isUuid } from '../common/ids.js';
 import type { Principal } from '../common/principal.js';
 import type { RequestContext } from '../common/request-context/request-context.js';
 
@@ -107,7 +108,6 @@ export const AUDIT_LIMITS = {
 const RESOURCE_TYPE = /^[a-z][a-z0-9_]{0,63}$/;
 const CLIENT_ID = /^[!-~]+$/;
 const CLIENT_TYPE = /^[a-z][a-z0-9_]{0,31}$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** RFC 6749 scope-token: visible ASCII but `"` and `\`. */
 const SCOPE = /^[!#-[\]-~]+$/;
 const PROBLEM_CODE = /^[A-Z][A-Z0-9_]{0,63}$/;
@@ -187,7 +187,7 @@ function requiredText(field: string, value: string, maxLength: number, pattern: 
 /** A UUID, lower-cased as PostgreSQL returns it. */
 function optionalUuid(field: string, value: string | null | undefined): string | null {
   if (value === null || value === undefined) return null;
-  if (typeof value !== 'string' || !UUID.test(value)) refuse(field, 'must be a UUID');
+  if (typeof value !== 'string' || !isUuid(value)) refuse(field, 'must be a UUID');
   return value.toLowerCase();
 }
 

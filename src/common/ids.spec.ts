@@ -1,5 +1,5 @@
 import { describe, expect, it, jest } from '@jest/globals';
-import { newId } from './ids.js';
+import { isLowerCaseUuid, isUuid, newId } from './ids.js';
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -41,5 +41,37 @@ describe('newId', () => {
   it('draws fresh randomness for every id (the bits after the counter differ)', () => {
     const tails = new Set(Array.from({ length: 200 }, () => newId().slice(-10)));
     expect(tails.size).toBe(200);
+  });
+});
+
+describe('isLowerCaseUuid and isUuid', () => {
+  const lower = '01a200ae-55c0-75b9-a5de-e008a7e1956c';
+
+  it('take a UUID as PostgreSQL writes one, and newId makes', () => {
+    expect(isLowerCaseUuid(lower)).toBe(true);
+    expect(isUuid(lower)).toBe(true);
+    expect(isLowerCaseUuid(newId())).toBe(true);
+  });
+
+  it('tell upper case apart: only isUuid takes it', () => {
+    expect(isLowerCaseUuid(lower.toUpperCase())).toBe(false);
+    expect(isUuid(lower.toUpperCase())).toBe(true);
+    expect(isUuid('01A200AE-55c0-75B9-a5de-E008A7E1956C')).toBe(true);
+  });
+
+  it.each([
+    ['empty', ''],
+    ['no hyphens', lower.replace(/-/g, '')],
+    ['braces', `{${lower}}`],
+    ['a letter past f', lower.replace('a', 'g')],
+    ['one digit short', lower.slice(0, -1)],
+    ['one digit long', `${lower}0`],
+    ['a trailing newline', `${lower}\n`],
+    ['SQL after it', `${lower}'; DROP TABLE users; --`],
+    ['a hyphen moved', '01a200ae5-5c0-75b9-a5de-e008a7e1956c'],
+    ['a capital I with a dot above, two characters once lower-cased', `${lower.slice(0, -1)}\u0130`],
+  ])('refuse %s', (_name, text) => {
+    expect(isLowerCaseUuid(text)).toBe(false);
+    expect(isUuid(text)).toBe(false);
   });
 });

@@ -38,3 +38,16 @@ export function newId(): string {
   }
   return uuidv7({ random, msecs: last.msecs, seq: last.seq });
 }
+
+/** A UUID as PostgreSQL writes one, and as newId makes them: lower-case hex, grouped 8-4-4-4-12. */
+const LOWER_CASE_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** Whether `text` is a UUID in lower case: the form ids are stored and compared in, and the only one inlined into SQL. */
+export function isLowerCaseUuid(text: string): boolean {
+  return LOWER_CASE_UUID.test(text);
+}
+
+/** Whether `text` is a UUID in any case (lower-case it before comparing it with a stored id). */
+export function isUuid(text: string): boolean {
+  return text.length === 36 && LOWER_CASE_UUID.test(text.toLowerCase());
+}

@@ -1,4 +1,5 @@
 import type { DataSource, EntityManager } from 'typeorm';
+import { isLowerCaseUuid } from './ids.js';
 
 /** The answer to one statement of a multi-statement query (PostgreSQL's simple protocol), as `pg` gives it. */
 export interface StatementResult {
@@ -9,13 +10,6 @@ export interface StatementResult {
 /** The part of a `pg` client used here: a query of several statements answers with one result a statement. */
 interface RawClient {
   query(text: string): Promise<StatementResult | StatementResult[]>;
-}
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-/** Whether `id` is a uuid as PostgreSQL writes one (lower case): the only form that may be inlined into SQL. */
-export function isLowerCaseUuid(id: string): boolean {
-  return UUID.test(id);
 }
 
 /**

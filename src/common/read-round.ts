@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
-import { isLowerCaseUuid, type StatementResult, uuidArrayLiteral } from './opened-transaction.js';
+import { isLowerCaseUuid } from './ids.js';
+import { type StatementResult, uuidArrayLiteral } from './opened-transaction.js';
 import { arrayLiteral } from './pg-array.js';
 
 /** A read by key that can join a round: its query, given the keys, and what its rows answer. */

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { v5 as uuidv5 } from 'uuid';
-import { newId } from '../common/ids.js';
+import { isLowerCaseUuid, newId } from '../common/ids.js';
 import { DataSource, type EntityManager } from 'typeorm';
 import { canonicalJson } from '../common/canonical-json.js';
 import type { AuditEventInput } from '../audit/audit-event.js';
@@ -69,7 +69,6 @@ function cursorSeq(cursor: string): bigint {
   return BigInt(key);
 }
 
-const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const ACCOUNT_CODE = /^[a-z][a-z0-9_-]*(:[A-Za-z0-9_.-]+)+$/;
 
 /** The ledger's facade: the only way other modules reach accounts and transfers. */
@@ -227,7 +226,7 @@ export class LedgerService {
     if (filter.to !== undefined) add('created_at < ?', filter.to);
     if (after !== undefined) {
       const at = new Date(after.key);
-      if (Number.isNaN(at.getTime()) || !UUID_TEXT.test(after.id))
+      if (Number.isNaN(at.getTime()) || !isLowerCaseUuid(after.id))
         throw new CommonError(ErrorKind.InvalidInput, CommonErrorCode.InvalidCursor, 'cursor is not one this API returned.');
       parameters.push(at, after.id);
       conditions.push(`(created_at, id) < ($${parameters.length - 1}, $${parameters.length}::uuid)`);

@@ -5,6 +5,7 @@ import { AuditService } from '../audit/audit.service.js';
 import type { AuditEventInput } from '../audit/audit-event.js';
 import { Clock } from '../common/clock/clock.js';
 import { GroupCommitter, type Settled } from '../common/group-commit.js';
+import { isLowerCaseUuid } from '../common/ids.js';
 import { isCurrencyCode } from '../common/money/currency.js';
 import { type StatementResult, transactionOpenedWith, uuidArrayLiteral } from '../common/opened-transaction.js';
 import { composeParts, type StatementPart, statementOf } from '../common/statement-parts.js';
@@ -37,7 +38,6 @@ export interface CommandGroup {
   readonly audit?: (results: readonly CommandResult[]) => AuditEventInput | null;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const TRANSFER_CODE = /^[a-z][a-z0-9_.]{0,63}$/;
 /** The largest value a PostgreSQL bigint holds. */
 const BIGINT_MAX = 9_223_372_036_854_775_807n;
@@ -221,7 +221,7 @@ function sameMetadata(a: Record<string, unknown> | null | undefined, b: Record<s
 /** Checks what the API also validates, again where money is written (CONVENTIONS: assert on both sides). */
 function invalidCommand(command: LedgerCommand): CommandResult | undefined {
   const bad = (detail: string) => refuse(LedgerErrorCode.InvalidCommand, detail, { transferId: command.id });
-  if (!UUID.test(command.id)) return bad('A transfer id is a lower-case UUID.');
+  if (!isLowerCaseUuid(command.id)) return bad('A transfer id is a lower-case UUID.');
   if (
     command.metadata !== undefined &&
     command.metadata !== null &&
@@ -235,13 +235,14 @@ function invalidCommand(command: LedgerCommand): CommandResult | undefined {
     if (command.amount <= 0n || command.amount > MAX_AMOUNT)
       return bad('The amount must be a whole number of minor units from 1 to 2^53 - 1.');
     if (!isCurrencyCode(command.currency)) return bad('The currency must be an ISO 4217 code.');
-    if (!UUID.test(command.debitAccountId) || !UUID.test(command.creditAccountId)) return bad('Account ids are lower-case UUIDs.');
+    if (!isLowerCaseUuid(command.debitAccountId) || !isLowerCaseUuid(command.creditAccountId))
+      return bad('Account ids are lower-case UUIDs.');
     const timeout = command.timeoutSeconds ?? 0;
     if (!Number.isInteger(timeout) || timeout < 0 || timeout > MAX_TIMEOUT_SECONDS)
       return bad(`timeoutSeconds must be a whole number from 0 to ${MAX_TIMEOUT_SECONDS}.`);
     if (timeout > 0 && !command.pending) return bad('Only a pending transfer has a timeout.');
   } else {
-    if (!UUID.test(command.pendingId)) return bad('pendingId is a lower-case UUID.');
+    if (!isLowerCaseUuid(command.pendingId)) return bad('pendingId is a lower-case UUID.');
     if (command.amount !== undefined && (command.action !== 'post' || command.amount <= 0n || command.amount > MAX_AMOUNT)) {
       return bad('Only a post takes an amount, from 1 to the pending amount.');
     }
@@ -252,16 +253,18 @@ function invalidCommand(command: LedgerCommand): CommandResult | undefined {
 /** What a batch locks and reads: pending ids and account ids (sorted: the lock order), and every command id. */
 function lockKeys(commands: readonly LedgerCommand[]): LockScope {
   const pendingIds = [
-    ...new Set(commands.flatMap((command) => (command.type === 'resolve' && UUID.test(command.pendingId) ? [command.pendingId] : []))),
+    ...new Set(
+      commands.flatMap((command) => (command.type === 'resolve' && isLowerCaseUuid(command.pendingId) ? [command.pendingId] : [])),
+    ),
   ].sort();
   const accountIds = new Set<string>();
   for (const command of commands) {
-    if (command.type === 'transfer' && UUID.test(command.debitAccountId) && UUID.test(command.creditAccountId)) {
+    if (command.type === 'transfer' && isLowerCaseUuid(command.debitAccountId) && isLowerCaseUuid(command.creditAccountId)) {
       accountIds.add(command.debitAccountId);
       accountIds.add(command.creditAccountId);
     }
   }
-  const ids = [...new Set(commands.map((command) => command.id).filter((id) => UUID.test(id)))];
+  const ids = [...new Set(commands.map((command) => command.id).filter((id) => isLowerCaseUuid(id)))];
   return { pendingIds, accountIds, ids };
 }
 
@@ -288,9 +291,9 @@ export interface LockedRows {
  * (asserted again in `uuidArrayLiteral`); ids that do not are left out (their commands are refused).
  */
 export function lockStatements(scope: LockScope): { statements: string[]; read: (results: readonly StatementResult[]) => LockedRows } {
-  const pendingIds = [...new Set(scope.pendingIds.filter((id) => UUID.test(id)))].sort();
-  const accountIds = [...scope.accountIds].filter((id) => UUID.test(id)).sort();
-  const ids = [...new Set(scope.ids.filter((id) => UUID.test(id)))];
+  const pendingIds = [...new Set(scope.pendingIds.filter((id) => isLowerCaseUuid(id)))].sort();
+  const accountIds = [...scope.accountIds].filter((id) => isLowerCaseUuid(id)).sort();
+  const ids = [...new Set(scope.ids.filter((id) => isLowerCaseUuid(id)))];
   const statements: string[] = [];
   const pending = uuidArrayLiteral(pendingIds);
   if (pendingIds.length > 0) statements.push(`SELECT * FROM ledger_transfers WHERE id = ANY(${pending}) ORDER BY id FOR UPDATE`);
@@ -327,14 +330,14 @@ function assertWithin(scope: LockScope, commands: readonly LedgerCommand[]): voi
   const ids = new Set(scope.ids);
   const pendingIds = new Set(scope.pendingIds);
   for (const command of commands) {
-    if (!UUID.test(command.id)) continue; // refused as invalid, touching nothing
+    if (!isLowerCaseUuid(command.id)) continue; // refused as invalid, touching nothing
     const outside =
       !ids.has(command.id) ||
       (command.type === 'transfer'
-        ? UUID.test(command.debitAccountId) &&
-          UUID.test(command.creditAccountId) &&
+        ? isLowerCaseUuid(command.debitAccountId) &&
+          isLowerCaseUuid(command.creditAccountId) &&
           (!scope.accountIds.has(command.debitAccountId) || !scope.accountIds.has(command.creditAccountId))
-        : UUID.test(command.pendingId) && !pendingIds.has(command.pendingId));
+        : isLowerCaseUuid(command.pendingId) && !pendingIds.has(command.pendingId));
     if (outside) throw new Error(`ledger command ${command.id} is outside the rows its transaction locked`);
   }
 }

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import { calculateJwkThumbprint, createLocalJWKSet, EmbeddedJWK, errors, type JWK, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { Clock } from '../common/clock/clock.js';
+import { isUuid } from '../common/ids.js';
 import type { Principal } from '../common/principal.js';
 import { AppConfig } from '../config/app-config.js';
 import { OAuthError } from './oauth.errors.js';
@@ -14,7 +15,6 @@ const DPOP_PROOF_MAX_AGE_SECONDS = 60;
 const DPOP_REPLAY_CACHE_LIMIT = 100_000;
 /** Verified tokens kept in memory, so a client calling again with the same token skips the signature check. */
 const VERIFIED_CACHE_LIMIT = 10_000;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The audience of every access token creditgate issues: its API. */
 export function apiAudience(config: AppConfig): string {
@@ -201,6 +201,6 @@ export function principalFrom(payload: Record<string, unknown>): Principal {
   const merchantId = typeof payload.merchant_id === 'string' ? payload.merchant_id : null;
   // A user token's subject is the user's id (a UUID); a client-credentials token's subject is the
   // client itself. Client ids are never UUID-shaped, so the two cannot be confused.
-  const userId = typeof sub === 'string' && sub !== clientId && UUID.test(sub) ? sub.toLowerCase() : null;
+  const userId = typeof sub === 'string' && sub !== clientId && isUuid(sub) ? sub.toLowerCase() : null;
   return { clientId, clientType, merchantId, userId, scopes: scope.split(' ').filter((item) => item.length > 0) };
 }

@@ -1,5 +1,5 @@
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
-import { newId } from '../common/ids.js';
+import { isLowerCaseUuid, newId } from '../common/ids.js';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService } from '../audit/audit.service.js';
 import { ReadRound, type RoundReader } from '../common/read-round.js';
@@ -23,7 +23,6 @@ import { PaymentAccounts } from './payment-accounts.js';
 import { type CaptureMethod, intentFromRow, intentJson, type IntentRow, intentTransferId, type PaymentIntent } from './payment-intent.js';
 import { intentNotFound, PaymentsError, PaymentsErrorCode } from './payments.errors.js';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** Confirmations one database transaction takes at most. */
 const CONFIRM_BATCH_LIMIT = 500;
 const BATCH_RETRIES = 3;
@@ -180,7 +179,7 @@ export class PaymentIntentsService implements OnApplicationShutdown {
 
   /** The intent if `principal` may see it; another merchant's (or another user's) is simply not found. */
   async get(principal: Principal, id: string): Promise<PaymentIntent> {
-    if (!UUID.test(id)) throw intentNotFound();
+    if (!isLowerCaseUuid(id)) throw intentNotFound();
     const row = await this.intentReads.load(id);
     const intent = row ? intentFromRow(row) : undefined;
     if (intent === undefined || !visibleTo(intent, principal)) throw intentNotFound();
@@ -734,7 +733,7 @@ function expiredError(): PaymentsError {
 export function position(cursor: string): { at: Date; id: string } {
   const { key, id } = decodeCursor(cursor);
   const at = new Date(key);
-  if (Number.isNaN(at.getTime()) || !UUID.test(id))
+  if (Number.isNaN(at.getTime()) || !isLowerCaseUuid(id))
     throw new CommonError(ErrorKind.InvalidInput, CommonErrorCode.InvalidCursor, 'cursor is not one this API returned.');
   return { at, id };
 }

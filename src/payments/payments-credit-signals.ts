@@ -1,11 +1,11 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { isLowerCaseUuid } from '../common/ids.js';
 import { ReadRound, type RoundReader } from '../common/read-round.js';
 import { CreditSignalsService } from '../credit/credit-signals.js';
 import { LedgerService } from '../ledger/ledger.service.js';
 
 /** The most users one shared read asks for. */
 const READ_BATCH_LIMIT = 256;
-const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
  * For each user asked for: completed payments, and the ledger accounts of what the user owes the
@@ -69,7 +69,7 @@ export class PaymentsCreditSignals implements OnModuleInit {
         // PostgreSQL answers uuids in lower case: the key must be too, or the user's row would be missed.
         // A key that is not a uuid is a caller's bug, not a user without payments: refused here.
         const key = userId.toLowerCase();
-        if (!UUID_TEXT.test(key)) throw new Error('payments credit signal: a user id is a uuid');
+        if (!isLowerCaseUuid(key)) throw new Error('payments credit signal: a user id is a uuid');
         const found = await this.reads.load(key);
         if (found === undefined) throw new Error('payments credit signal: no answer for the user');
         // Whether the user owes anything is what moves the score; the receivables of every currency.

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { newId } from '../common/ids.js';
+import { isLowerCaseUuid, newId } from '../common/ids.js';
 import { DataSource, type EntityManager } from 'typeorm';
 import { Clock } from '../common/clock/clock.js';
 import { ErrorKind } from '../common/errors/domain-error.js';
@@ -55,7 +55,6 @@ export function normaliseLogin(login: string): { email: string } | { phone: stri
 
 /** The most users one shared read asks for. */
 const READ_BATCH_LIMIT = 256;
-const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** End-user accounts: sign-up, password sign-in, lookup. The only writer of `users`. */
 @Injectable()
@@ -173,7 +172,7 @@ export class UsersService {
   async getById(id: string): Promise<User> {
     const key = id.toLowerCase();
     let user: User | null;
-    if (UUID_TEXT.test(key)) {
+    if (isLowerCaseUuid(key)) {
       const row = await this.byIdReads.load(key);
       user = row === undefined ? null : toUser(row);
     } else {

@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { isLowerCaseUuid } from '../common/ids.js';
 import { ReadRound, type RoundReader } from '../common/read-round.js';
 
 /** How many of a user's deposit agreements are in one status and currency, and what they waived. */
@@ -11,7 +12,6 @@ export interface AgreementTally {
 
 /** The most users one read asks for. */
 const READ_BATCH_LIMIT = 256;
-const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
  * A user's deposit agreements counted by status and currency: what a waiver decision needs twice (the
@@ -48,7 +48,7 @@ export class DepositAgreementTallies {
     // PostgreSQL answers uuids in lower case: the key must be too, or the user's rows would be missed.
     // A key that is not a uuid is a caller's bug, not a user without agreements: refused here.
     const key = userId.toLowerCase();
-    if (!UUID_TEXT.test(key)) throw new Error('deposit agreement tallies: a user id is a uuid');
+    if (!isLowerCaseUuid(key)) throw new Error('deposit agreement tallies: a user id is a uuid');
     return (await this.reads.load(key)) ?? [];
   }
 }

@@ -1,7 +1,7 @@
 import { Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { v5 as uuidv5 } from 'uuid';
-import { newId } from '../common/ids.js';
+import { isLowerCaseUuid, newId } from '../common/ids.js';
 import { AuditService } from '../audit/audit.service.js';
 import { Clock } from '../common/clock/clock.js';
 import { CommonError, CommonErrorCode, ErrorKind } from '../common/errors/domain-error.js';
@@ -137,7 +137,6 @@ const EVENT_OF: Record<AgreementStatus, WebhookEventType> = {
 const OPEN: readonly AgreementStatus[] = ['CREATED', 'ACTIVE'];
 const EXPIRY_BATCH = 100;
 const CLAIM_ATTEMPTS = 3;
-const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 function notFound(): WaiversError {
   return new WaiversError(ErrorKind.NotFound, WaiversErrorCode.AgreementNotFound, 'No deposit agreement with this id.');
@@ -572,7 +571,7 @@ export class DepositAgreementsService implements OnModuleInit, OnApplicationBoot
     let keyset = '';
     if (after !== undefined) {
       const at = new Date(after.key);
-      if (Number.isNaN(at.getTime()) || !UUID_TEXT.test(after.id))
+      if (Number.isNaN(at.getTime()) || !isLowerCaseUuid(after.id))
         throw new CommonError(ErrorKind.InvalidInput, CommonErrorCode.InvalidCursor, 'cursor is not one this API returned.');
       parameters.push(at, after.id);
       keyset = `AND (created_at, id) < ($${parameters.length - 1}, $${parameters.length}::uuid)`;

@@ -1,6 +1,6 @@
 import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import { newId } from '../common/ids.js';
+import { isLowerCaseUuid, isUuid, newId } from '../common/ids.js';
 import type { AuditEventInput } from '../audit/audit-event.js';
 import { AuditService } from '../audit/audit.service.js';
 import { Clock } from '../common/clock/clock.js';
@@ -205,7 +205,6 @@ const READ_BATCH_LIMIT = 256;
 
 /** Open agreements: they count against the per-user limit and the waived exposure. */
 export const OPEN_AGREEMENT_STATUSES = ['CREATED', 'ACTIVE'];
-const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 function policyNotFound(): WaiversError {
   return new WaiversError(ErrorKind.NotFound, WaiversErrorCode.PolicyNotFound, 'No waiver policy with this id.');
@@ -401,7 +400,7 @@ export class WaiversService implements OnApplicationShutdown {
     let keyset = '';
     if (after !== undefined) {
       const at = new Date(after.key);
-      if (Number.isNaN(at.getTime()) || !UUID_TEXT.test(after.id))
+      if (Number.isNaN(at.getTime()) || !isLowerCaseUuid(after.id))
         throw new CommonError(ErrorKind.InvalidInput, CommonErrorCode.InvalidCursor, 'cursor is not one this API returned.');
       parameters.push(at, after.id);
       keyset = 'AND (created_at, id) < ($3, $4::uuid)';
@@ -545,7 +544,7 @@ export class WaiversService implements OnApplicationShutdown {
   /** The user's open agreements in a currency: how many, and how much they waived. */
   async openAgreements(userId: string, currency: string, manager?: EntityManager): Promise<{ count: number; waivedMinor: bigint }> {
     // Outside a transaction the read may share a query with others (and with the credit signals).
-    if (manager === undefined && UUID_TEXT.test(userId.toLowerCase())) {
+    if (manager === undefined && isUuid(userId)) {
       return sumTallies(await this.tallies.ofUser(userId), OPEN_AGREEMENT_STATUSES, currency);
     }
     const [row] = (await (manager ?? this.dataSource).query(
@@ -558,7 +557,7 @@ export class WaiversService implements OnApplicationShutdown {
 
   /** findPolicy, its read shared with the other decisions asked for in the same turn. */
   private async findPolicyBatched(principal: Principal, policyId: string): Promise<Policy> {
-    if (principal.merchantId === null || !UUID_TEXT.test(policyId.toLowerCase())) return this.findPolicy(principal, policyId);
+    if (principal.merchantId === null || !isUuid(policyId)) return this.findPolicy(principal, policyId);
     const row = await this.policyReads.load(policyId.toLowerCase());
     if (row === undefined || row.merchant_id !== principal.merchantId.toLowerCase()) throw policyNotFound();
     return toPolicy(row);

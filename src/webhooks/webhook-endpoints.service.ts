@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import { newId } from '../common/ids.js';
+import { isLowerCaseUuid, newId } from '../common/ids.js';
 import { DataSource } from 'typeorm';
 import { AuditService } from '../audit/audit.service.js';
 import { Clock } from '../common/clock/clock.js';
@@ -14,7 +14,6 @@ import { checkEndpointUrl } from './webhook-url.js';
 import { WebhookError, WebhookErrorCode } from './webhooks.errors.js';
 
 const MAX_ENDPOINTS_PER_MERCHANT = 16;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export interface WebhookEndpoint {
   readonly id: string;
@@ -264,7 +263,7 @@ export class WebhookEndpointsService {
   private position(cursor: string): { at: Date; id: string } {
     const { key, id } = decodeCursor(cursor);
     const at = new Date(key);
-    if (Number.isNaN(at.getTime()) || !UUID.test(id))
+    if (Number.isNaN(at.getTime()) || !isLowerCaseUuid(id))
       throw new CommonError(ErrorKind.InvalidInput, CommonErrorCode.InvalidCursor, 'cursor is not one this API returned.');
     return { at, id };
   }
