@@ -1,4 +1,4 @@
-import type { DataSource, EntityManager } from 'typeorm';
+import type { DataSource, EntityManager, QueryRunner } from 'typeorm';
 import { isLowerCaseUuid } from './ids.js';
 
 /** The answer to one statement of a multi-statement query (PostgreSQL's simple protocol), as `pg` gives it. */
@@ -35,20 +35,30 @@ export async function transactionOpenedWith<T>(
   work: (manager: EntityManager, results: readonly StatementResult[]) => Promise<T>,
 ): Promise<T> {
   const runner = dataSource.createQueryRunner();
-  const client = (await runner.connect()) as RawClient;
+  await runner.connect();
   try {
-    const answer = await client.query(['BEGIN', ...opening].join(';\n'));
-    const results = Array.isArray(answer) ? answer : [answer];
-    if (results.length !== opening.length + 1) throw new Error(`expected ${opening.length + 1} results, got ${results.length}`);
+    const results = await runStatements(runner, ['BEGIN', ...opening]);
     const outcome = await work(runner.manager, results.slice(1));
-    const committed = await client.query('COMMIT');
+    const [committed] = await runStatements(runner, ['COMMIT']);
     // PostgreSQL answers COMMIT of a failed transaction with ROLLBACK, not an error.
-    if (Array.isArray(committed) || committed.command !== 'COMMIT') throw new Error('the transaction was rolled back at COMMIT');
+    if (committed?.command !== 'COMMIT') throw new Error('the transaction was rolled back at COMMIT');
     return outcome;
   } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
+    await runStatements(runner, ['ROLLBACK']).catch(() => undefined);
     throw error;
   } finally {
     await runner.release();
   }
+}
+
+/**
+ * `statements` sent as one query of several (PostgreSQL's simple protocol, so no parameters) on the
+ * runner's connection: one result a statement, in order, or an error if the count differs.
+ */
+export async function runStatements(runner: QueryRunner, statements: readonly string[]): Promise<StatementResult[]> {
+  const client = (await runner.connect()) as RawClient;
+  const answer = await client.query(statements.join(';\n'));
+  const results = Array.isArray(answer) ? answer : [answer];
+  if (results.length !== statements.length) throw new Error(`${statements.length} statements had ${results.length} results`);
+  return results;
 }

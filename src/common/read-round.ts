@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
 import { isLowerCaseUuid } from './ids.js';
-import { type StatementResult, uuidArrayLiteral } from './opened-transaction.js';
+import { runStatements, type StatementResult, uuidArrayLiteral } from './opened-transaction.js';
 import { arrayLiteral } from './pg-array.js';
 
 /** A read by key that can join a round: its query, given the keys, and what its rows answer. */
@@ -32,11 +32,6 @@ interface Waiter {
 
 function keysLiteral(query: RoundQuery<unknown>, keys: readonly string[]): string {
   return query.keys === 'text' ? `${pg.escapeLiteral(arrayLiteral(keys))}::text[]` : uuidArrayLiteral(keys);
-}
-
-/** The part of a `pg` client used here: a query of several statements answers with one result a statement. */
-interface RawClient {
-  query(text: string): Promise<StatementResult | StatementResult[]>;
 }
 
 /**
@@ -118,12 +113,7 @@ export class ReadRound {
   private async run(statements: readonly string[]): Promise<StatementResult[]> {
     const runner = this.dataSource.createQueryRunner();
     try {
-      const client = (await runner.connect()) as RawClient;
-      const answer = await client.query(statements.join(';\n'));
-      const results = Array.isArray(answer) ? answer : [answer];
-      if (results.length !== statements.length)
-        throw new Error(`a read round of ${statements.length} statements had ${results.length} results`);
-      return results;
+      return await runStatements(runner, statements);
     } finally {
       await runner.release();
     }
