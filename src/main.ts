@@ -1,3 +1,4 @@
+import './apply-gc-tuning.js';
 import 'reflect-metadata';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
