@@ -1,4 +1,6 @@
-import { GC_FLAGS, gcFlagsToApply } from './gc-tuning.js';
+import v8 from 'node:v8';
+import { jest } from '@jest/globals';
+import { applyGcTuning, GC_FLAGS, gcFlagsToApply } from './gc-tuning.js';
 
 describe('gcFlagsToApply', () => {
   it('applies every flag when node was started without any', () => {
@@ -17,5 +19,18 @@ describe('gcFlagsToApply', () => {
   it('does not take a value or an import path for a flag', () => {
     expect(gcFlagsToApply(['--import', 'allocation-site-pretenuring'])).toEqual([...GC_FLAGS]);
     expect(gcFlagsToApply(['--title=heap-growing-percent'])).toEqual([...GC_FLAGS]);
+  });
+});
+
+describe('applyGcTuning', () => {
+  afterEach(() => jest.restoreAllMocks());
+
+  it('sets, through V8, exactly the flags the command line did not', () => {
+    const set = jest.spyOn(v8, 'setFlagsFromString').mockImplementation(() => undefined);
+    expect(applyGcTuning(['--heap-growing-percent=50'])).toEqual(['--no-allocation-site-pretenuring']);
+    expect(set.mock.calls).toEqual([['--no-allocation-site-pretenuring']]);
+    set.mockClear();
+    expect(applyGcTuning([])).toEqual([...GC_FLAGS]);
+    expect(set.mock.calls).toEqual(GC_FLAGS.map((flag) => [flag]));
   });
 });

@@ -14,7 +14,7 @@ import v8 from 'node:v8';
  *   has grown to four times what survived (about 55 MB live here, so near 220 MB, what it reached under
  *   load before). Without it V8 chose a small factor once the old generation grew slowly, and ran a full
  *   collection every 3 to 5 seconds: each one a pause of 10 to 15 ms and a helper thread busy marking,
- *   which is what the p99 of a constant-rate run is made of on two cores.
+ *   which on two cores set the p99 of the benchmarks' constant-rate runs.
  *
  * Measured in bench/ (README, Benchmarks): three full collections in the service's life instead of ten
  * to twelve, and about 13% less service CPU a waiver decision (0.27 ms instead of 0.31).
